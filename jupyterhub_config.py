@@ -1,0 +1,17 @@
+"""corehour's JupyterHub config: load the site file, apply it, then load jupyterhub_config.d/."""
+
+import os
+import sys
+from pathlib import Path
+
+here = Path(__file__).resolve().parent
+sys.path.insert(0, str(here))
+
+from spawners.configurer import DEFAULT_SITE, DEFAULT_STATE_DIR, apply_site, load_site_or_exit  # noqa: E402
+
+c = get_config()  # noqa: F821 (provided by JupyterHub)
+site = load_site_or_exit(os.environ.get("COREHOUR_SITE", DEFAULT_SITE))
+apply_site(c, site, os.environ.get("COREHOUR_STATE_DIR", DEFAULT_STATE_DIR))
+
+for extra in sorted((here / "jupyterhub_config.d").glob("*.py")):
+    load_subconfig(str(extra))  # noqa: F821 (provided by JupyterHub)

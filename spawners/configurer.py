@@ -1,0 +1,72 @@
+"""Apply the site file to JupyterHub's traitlets config.
+
+Each ``update_*`` function only *sets* values on ``c``, so applying the site
+twice gives the same config.  Anything site-specific that the YAML cannot say
+belongs in ``jupyterhub_config.d/*.py``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from .site_config import Site, SiteConfigError, load_site
+
+DEFAULT_SITE = "/etc/corehour/site.yaml"
+DEFAULT_STATE_DIR = "/var/lib/corehour/hub"
+
+
+def load_site_or_exit(path: str | Path) -> Site:
+    """Load the site file; a bad one stops the hub with a message naming the key."""
+    try:
+        return load_site(path)
+    except SiteConfigError as e:
+        print(f"corehour: {e}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def update_hub(c, site: Site, state_dir: Path) -> None:
+    c.JupyterHub.bind_url = site.hub.bind_url
+    c.JupyterHub.hub_ip = site.hub.hub_ip
+    c.JupyterHub.hub_port = site.hub.hub_port
+    if site.hub.hub_connect_ip:
+        c.JupyterHub.hub_connect_ip = site.hub.hub_connect_ip
+    c.JupyterHub.allow_named_servers = True
+    c.JupyterHub.named_server_limit_per_user = site.hub.named_server_limit_per_user
+    # Servers are Slurm jobs: a hub restart must leave them (and the proxy) running.
+    c.JupyterHub.cleanup_servers = False
+    c.JupyterHub.cleanup_proxy = False
+    c.ConfigurableHTTPProxy.should_start = False
+    c.ConfigurableHTTPProxy.api_url = site.hub.proxy_api_url
+    c.JupyterHub.cookie_secret_file = str(state_dir / "jupyterhub_cookie_secret")
+    c.JupyterHub.db_url = os.environ.get(
+        "COREHOUR_HUB_DB_URL", f"sqlite:///{state_dir / 'jupyterhub.sqlite'}"
+    )
+    c.JupyterHub.pid_file = str(state_dir / "jupyterhub.pid")
+
+
+def update_auth(c, site: Site) -> None:
+    c.JupyterHub.authenticator_class = "pam"
+    c.Authenticator.admin_users = set(site.hub.admin_users)
+    c.Authenticator.allowed_users = set(site.hub.admin_users)
+    c.PAMAuthenticator.allowed_groups = set(site.hub.allowed_groups)
+    # PAM's account check needs a session stack that containers rarely have.
+    c.PAMAuthenticator.check_account = True
+    c.PAMAuthenticator.open_sessions = False
+
+
+def update_spawner(c, site: Site) -> None:
+    c.JupyterHub.spawner_class = "spawners.spawner.CorehourSpawner"
+    c.CorehourSpawner.site = site.model_dump(mode="json")
+    c.Spawner.poll_interval = site.hub.poll_interval
+    c.Spawner.start_timeout = site.hub.start_timeout
+    c.Spawner.http_timeout = 60
+    c.Spawner.default_url = "/lab"
+
+
+def apply_site(c, site: Site, state_dir: str | Path = DEFAULT_STATE_DIR) -> None:
+    state_dir = Path(state_dir)
+    update_hub(c, site, state_dir)
+    update_auth(c, site)
+    update_spawner(c, site)

@@ -1,0 +1,130 @@
+"""The spawn form, built from the site file.
+
+Pure: ``render_options_form(site)`` returns the HTML fields that JupyterHub
+wraps in its own ``<form>``.  Every limit is shown next to its field, and a
+small script narrows clusters, images and ranges when the profile changes.
+The form is a convenience only: the server validates every value again.
+"""
+
+from __future__ import annotations
+
+import json
+from html import escape
+
+from .options import AUTO
+from .site_config import Site
+
+
+def _profile_data(site: Site) -> dict[str, dict]:
+    data = {}
+    for name, p in site.profiles.items():
+        data[name] = {
+            "clusters": list(site.clusters_for(name)),
+            "cores": p.cores.model_dump(),
+            "memory_gb": p.memory_gb.model_dump(),
+            "gpus": p.gpus.model_dump(),
+            "walltime_hours": p.walltime_hours.model_dump(),
+            "images": list(p.images),
+            "default_image": p.image_default,
+        }
+    return data
+
+
+def _options(pairs: list[tuple[str, str]], selected: str) -> str:
+    return "".join(
+        f'<option value="{escape(v)}"{" selected" if v == selected else ""}>{escape(label)}</option>'
+        for v, label in pairs
+    )
+
+
+def _number_field(
+    name: str, label: str, low: float, high: float, value: float, step: str, unit: str
+) -> str:
+    return f"""
+  <div class="ch-field">
+    <label for="ch-{name}">{escape(label)}</label>
+    <input class="form-control" type="number" inputmode="decimal" id="ch-{name}" name="{name}"
+           min="{low:g}" max="{high:g}" step="{step}" value="{value:g}" required>
+    <small class="form-text text-muted" id="ch-{name}-limit">{low:g} to {high:g} {escape(unit)}</small>
+  </div>"""
+
+
+def render_options_form(site: Site) -> str:
+    profile_name = site.default_profile
+    profile = site.profiles[profile_name]
+    clusters = site.clusters_for(profile_name)
+    cluster_pairs = [(AUTO, "auto: where it starts soonest")] + [
+        (c, site.clusters[c].display_name or c) for c in clusters
+    ]
+    profile_pairs = [(n, p.display_name or n) for n, p in site.profiles.items()]
+    image_pairs = [(i, site.images[i].display_name or i) for i in profile.images]
+    descriptions = {n: p.description for n, p in site.profiles.items()}
+    names = {
+        "clusters": {n: c.display_name or n for n, c in site.clusters.items()},
+        "images": {n: i.display_name or n for n, i in site.images.items()},
+    }
+    data = json.dumps(
+        {"profiles": _profile_data(site), "descriptions": descriptions, "names": names}
+    )
+    # "</" cannot appear inside the script element, whatever the site file holds.
+    data = data.replace("</", "<\\/")
+    return f"""
+<style>
+  .ch-form {{ display: grid; grid-template-columns: repeat(auto-fit, minmax(14rem, 1fr)); gap: 0.75rem 1.25rem; }}
+  .ch-field label {{ font-weight: 600; display: block; }}
+  .ch-field small {{ display: block; }}
+  .ch-wide {{ grid-column: 1 / -1; }}
+</style>
+<div class="ch-form" id="corehour-spawn-form">
+  <div class="ch-field">
+    <label for="ch-profile">Profile</label>
+    <select class="form-control" id="ch-profile" name="profile">{_options(profile_pairs, profile_name)}</select>
+    <small class="form-text text-muted" id="ch-profile-description">{escape(profile.description)}</small>
+  </div>
+  <div class="ch-field">
+    <label for="ch-cluster">Cluster</label>
+    <select class="form-control" id="ch-cluster" name="cluster">{_options(cluster_pairs, AUTO)}</select>
+    <small class="form-text text-muted">auto picks the cluster that can start the job soonest</small>
+  </div>
+  {_number_field("cores", "CPU cores", profile.cores.min, profile.cores.max, profile.cores.default, "1", "cores")}
+  {_number_field("memory_gb", "Memory (GB)", profile.memory_gb.min, profile.memory_gb.max, profile.memory_gb.default, "1", "GB")}
+  {_number_field("gpus", "GPUs", profile.gpus.min, profile.gpus.max, profile.gpus.default, "1", "GPUs")}
+  {_number_field("walltime_hours", "Walltime (hours)", 0.25, profile.walltime_hours.max, profile.walltime_hours.default, "0.25", "hours")}
+  <div class="ch-field">
+    <label for="ch-image">Image</label>
+    <select class="form-control" id="ch-image" name="image">{_options(image_pairs, profile.image_default)}</select>
+  </div>
+</div>
+<script type="application/json" id="corehour-form-data">{data}</script>
+<script>
+(function () {{
+  var data = JSON.parse(document.getElementById("corehour-form-data").textContent);
+  var byId = function (id) {{ return document.getElementById(id); }};
+  function fill(select, values, labels, first) {{
+    select.innerHTML = "";
+    (first ? [first] : []).concat(values).forEach(function (v) {{
+      var o = document.createElement("option");
+      o.value = v[0]; o.textContent = v[1]; select.appendChild(o);
+    }});
+  }}
+  function range(name, r, unit) {{
+    var input = byId("ch-" + name);
+    input.min = name === "walltime_hours" ? 0.25 : r.min; input.max = r.max; input.value = r.default;
+    byId("ch-" + name + "-limit").textContent = input.min + " to " + r.max + " " + unit;
+    input.closest(".ch-field").style.display = (name === "gpus" && r.max === 0) ? "none" : "";
+  }}
+  function update() {{
+    var name = byId("ch-profile").value, p = data.profiles[name];
+    byId("ch-profile-description").textContent = data.descriptions[name] || "";
+    fill(byId("ch-cluster"), p.clusters.map(function (c) {{ return [c, data.names.clusters[c]]; }}),
+         null, ["auto", "auto: where it starts soonest"]);
+    fill(byId("ch-image"), p.images.map(function (i) {{ return [i, data.names.images[i]]; }}));
+    byId("ch-image").value = p.default_image;
+    range("cores", p.cores, "cores"); range("memory_gb", p.memory_gb, "GB");
+    range("gpus", p.gpus, "GPUs"); range("walltime_hours", p.walltime_hours, "hours");
+  }}
+  byId("ch-profile").addEventListener("change", update);
+  update();
+}})();
+</script>
+"""

@@ -1,0 +1,217 @@
+"""The site file: what a centre offers, as validated, immutable models.
+
+The site YAML is the one source of truth for clusters, partitions, profiles
+and images.  Everything here is pure: ``load_site`` reads a file and either
+returns a :class:`Site` or raises :class:`SiteConfigError` with a message that
+names the offending key, so a bad site file stops the hub at start instead of
+failing a user's spawn later.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    model_validator,
+)
+
+# Names end up as Slurm arguments and in file paths, so they are slugs.
+Slug = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_-]{0,31}$")]
+AbsolutePath = Annotated[str, StringConstraints(pattern=r"^/[A-Za-z0-9._/+-]*$")]
+
+
+class SiteConfigError(ValueError):
+    """The site file is unusable; the message names the key and what is allowed."""
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Partition(_Model):
+    display_name: str = ""
+    description: str = ""
+    gpus_per_node: int = Field(0, ge=0, le=64)
+
+
+class Cluster(_Model):
+    display_name: str = ""
+    slurm_conf: AbsolutePath | None = Field(
+        None, description="SLURM_CONF for this cluster's commands; None uses the default."
+    )
+    exec_prefix: tuple[str, ...] = Field(
+        (), description="argv prefix to reach the cluster, e.g. ['ssh', 'login.example.org']."
+    )
+    partitions: dict[Slug, Partition]
+
+    @model_validator(mode="after")
+    def _has_partitions(self) -> Cluster:
+        if not self.partitions:
+            raise ValueError("a cluster needs at least one partition")
+        return self
+
+
+class Image(_Model):
+    display_name: str = ""
+    description: str = ""
+    prefix: AbsolutePath = Field(
+        description="Environment prefix holding bin/jupyterhub-singleuser."
+    )
+
+
+class IntRange(_Model):
+    min: int = Field(ge=0)
+    max: int = Field(ge=0)
+    default: int = Field(ge=0)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> IntRange:
+        if not self.min <= self.default <= self.max:
+            raise ValueError(
+                f"need min <= default <= max, got {self.min}, {self.default}, {self.max}"
+            )
+        return self
+
+
+class HoursLimit(_Model):
+    max: float = Field(gt=0, le=24 * 365)
+    default: float = Field(gt=0)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> HoursLimit:
+        if self.default > self.max:
+            raise ValueError(f"default {self.default} is above max {self.max}")
+        return self
+
+
+class Profile(_Model):
+    display_name: str = ""
+    description: str = ""
+    partition: Slug
+    clusters: tuple[Slug, ...] = Field(
+        (), description="Clusters offering this profile; empty means all with the partition."
+    )
+    cores: IntRange
+    memory_gb: IntRange
+    gpus: IntRange = IntRange(min=0, max=0, default=0)
+    walltime_hours: HoursLimit
+    images: tuple[Slug, ...]
+    default_image: Slug | None = None
+
+    @property
+    def image_default(self) -> str:
+        return self.default_image or self.images[0]
+
+
+class HubSettings(_Model):
+    bind_url: str = "http://127.0.0.1:8000"
+    hub_ip: str = "127.0.0.1"
+    hub_port: int = Field(8081, ge=1, le=65535)
+    proxy_api_url: str = "http://127.0.0.1:8001"
+    hub_connect_ip: str = ""
+    admin_users: tuple[str, ...] = ()
+    allowed_groups: tuple[str, ...] = ("corehour",)
+    named_server_limit_per_user: int = Field(3, ge=1, le=100)
+    poll_interval: float = Field(30.0, gt=0, le=3600)
+    start_timeout: int = Field(300, gt=0, le=86400)
+
+
+class Site(_Model):
+    hub: HubSettings = HubSettings()
+    clusters: dict[Slug, Cluster]
+    images: dict[Slug, Image]
+    profiles: dict[Slug, Profile]
+    default_profile: Slug
+
+    @model_validator(mode="after")
+    def _references_resolve(self) -> Site:
+        if not self.clusters:
+            raise ValueError("clusters: declare at least one cluster")
+        if self.default_profile not in self.profiles:
+            raise ValueError(
+                f"default_profile: '{self.default_profile}' is not a profile; "
+                f"choose one of {sorted(self.profiles)}"
+            )
+        for name, profile in self.profiles.items():
+            _check_profile(name, profile, self)
+        return self
+
+    def clusters_for(self, profile_name: str) -> tuple[str, ...]:
+        """Clusters that can run ``profile_name``, in site-file order."""
+        profile = self.profiles[profile_name]
+        if profile.clusters:
+            return profile.clusters
+        return tuple(n for n, c in self.clusters.items() if profile.partition in c.partitions)
+
+
+def _check_profile(name: str, profile: Profile, site: Site) -> None:
+    where = f"profiles.{name}"
+    for image in profile.images:
+        if image not in site.images:
+            raise ValueError(
+                f"{where}.images: unknown image '{image}'; known: {sorted(site.images)}"
+            )
+    if not profile.images:
+        raise ValueError(f"{where}.images: list at least one image")
+    if profile.default_image and profile.default_image not in profile.images:
+        raise ValueError(f"{where}.default_image: '{profile.default_image}' is not in its images")
+    for cluster in profile.clusters:
+        if cluster not in site.clusters:
+            raise ValueError(f"{where}.clusters: unknown cluster '{cluster}'")
+        if profile.partition not in site.clusters[cluster].partitions:
+            raise ValueError(
+                f"{where}.partition: cluster '{cluster}' has no partition '{profile.partition}'"
+            )
+    hosts = site.clusters_for(name)
+    if not hosts:
+        raise ValueError(f"{where}.partition: no cluster has a partition '{profile.partition}'")
+    gpus_available = min(
+        site.clusters[c].partitions[profile.partition].gpus_per_node for c in hosts
+    )
+    if profile.gpus.max > gpus_available:
+        raise ValueError(
+            f"{where}.gpus.max: partition '{profile.partition}' has {gpus_available} GPUs per node, "
+            f"so at most {gpus_available} can be offered"
+        )
+
+
+def _format_errors(error: ValidationError, source: str) -> str:
+    lines = [f"The site file {source} is not valid:"]
+    for item in error.errors():
+        key = ".".join(str(part) for part in item["loc"]) or "(top level)"
+        message = item["msg"].removeprefix("Value error, ")
+        if item["type"] == "extra_forbidden":
+            message = "unknown key (check the spelling against site.example.yaml)"
+        lines.append(f"  - {key}: {message}")
+    return "\n".join(lines)
+
+
+def parse_site(data: object, source: str = "<site>") -> Site:
+    """Validate already-parsed YAML data."""
+    if not isinstance(data, dict):
+        raise SiteConfigError(f"The site file {source} must be a YAML mapping at the top level.")
+    try:
+        return Site.model_validate(data)
+    except ValidationError as e:
+        raise SiteConfigError(_format_errors(e, source)) from None
+
+
+def load_site(path: str | Path) -> Site:
+    """Read and validate the site YAML at ``path``."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as e:
+        raise SiteConfigError(f"Cannot read the site file {path}: {e.strerror}.") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        raise SiteConfigError(f"The site file {path} is not valid YAML: {e}") from None
+    return parse_site(data, str(path))

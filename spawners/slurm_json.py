@@ -1,0 +1,156 @@
+"""Parse what Slurm prints: ``squeue --json``, ``sinfo --json`` and ``sbatch --test-only``.
+
+Slurm 22.05 (Debian 12) prints plain values; Slurm 23.02 and later (Debian 13
+ships 24.11) wrap numbers as ``{"set": true, "number": N}`` and states as
+lists.  The helpers below accept both, so the rest of corehour sees one shape.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+PENDING_STATES = frozenset({"PENDING", "CONFIGURING", "REQUEUED", "RESIZING", "SUSPENDED"})
+RUNNING_STATES = frozenset({"RUNNING", "COMPLETING"})
+
+
+@dataclass(frozen=True)
+class JobInfo:
+    job_id: str
+    state: str
+    reason: str
+    user: str
+    partition: str
+    node: str
+    start_time: int | None
+    submit_time: int | None
+    priority: int
+    tres_alloc: str = ""
+
+    @property
+    def pending(self) -> bool:
+        return self.state in PENDING_STATES
+
+    @property
+    def running(self) -> bool:
+        return self.state in RUNNING_STATES
+
+    @property
+    def alive(self) -> bool:
+        return self.pending or self.running
+
+
+def _number(value: object) -> int | None:
+    """A Slurm number: plain, or ``{"set": bool, "infinite": bool, "number": N}``."""
+    if isinstance(value, Mapping):
+        if not value.get("set", True) or value.get("infinite"):
+            return None
+        value = value.get("number")
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return int(value)
+
+
+def _state(value: object) -> str:
+    if isinstance(value, list):
+        return str(value[0]) if value else "UNKNOWN"
+    return str(value or "UNKNOWN")
+
+
+def _text(value: object) -> str:
+    return "" if value is None else str(value)
+
+
+def parse_job(raw: Mapping[str, object]) -> JobInfo:
+    start = _number(raw.get("start_time"))
+    submit = _number(raw.get("submit_time"))
+    return JobInfo(
+        job_id=str(_number(raw.get("job_id"))),
+        state=_state(raw.get("job_state")),
+        reason=_text(raw.get("state_reason")) or "None",
+        user=_text(raw.get("user_name")),
+        partition=_text(raw.get("partition")),
+        node=_text(raw.get("batch_host")) or _text(raw.get("nodes")),
+        start_time=start or None,
+        submit_time=submit or None,
+        priority=_number(raw.get("priority")) or 0,
+        tres_alloc=_text(raw.get("tres_alloc_str")),
+    )
+
+
+class SlurmOutputError(ValueError):
+    """Slurm printed something we cannot read."""
+
+
+def parse_squeue_json(text: str) -> dict[str, JobInfo]:
+    """Jobs by id from ``squeue --json`` output."""
+    try:
+        data = json.loads(text)
+        jobs = data["jobs"]
+    except (ValueError, KeyError, TypeError) as e:
+        raise SlurmOutputError(f"squeue --json printed something unreadable: {e}") from None
+    parsed = (parse_job(raw) for raw in jobs if isinstance(raw, Mapping))
+    return {job.job_id: job for job in parsed}
+
+
+@dataclass(frozen=True)
+class NodeInfo:
+    name: str
+    state: str
+    partitions: tuple[str, ...]
+    cpus: int
+    alloc_cpus: int
+
+
+def parse_sinfo_json(text: str) -> list[NodeInfo]:
+    try:
+        nodes = json.loads(text)["nodes"]
+    except (ValueError, KeyError, TypeError) as e:
+        raise SlurmOutputError(f"sinfo --json printed something unreadable: {e}") from None
+    return [
+        NodeInfo(
+            name=_text(n.get("name") or n.get("hostname")),
+            state=_state(n.get("state")),
+            partitions=tuple(n.get("partitions") or ()),
+            cpus=_number(n.get("cpus")) or 0,
+            alloc_cpus=_number(n.get("alloc_cpus")) or 0,
+        )
+        for n in nodes
+    ]
+
+
+def queue_position(job_id: str, jobs: Iterable[JobInfo]) -> int | None:
+    """1-based place of a pending job among pending jobs of its partition.
+
+    Jobs ahead are those Slurm would consider first: higher priority, then
+    earlier submission.  Returns None when the job is not pending.
+    """
+    jobs = list(jobs)
+    mine = next((j for j in jobs if j.job_id == job_id), None)
+    if mine is None or not mine.pending:
+        return None
+
+    def order(job: JobInfo) -> tuple[int, int, int]:
+        return (-job.priority, job.submit_time or 0, int(job.job_id))
+
+    ahead = [
+        j for j in jobs if j.pending and j.partition == mine.partition and order(j) < order(mine)
+    ]
+    return len(ahead) + 1
+
+
+_TEST_ONLY = re.compile(
+    r"Job (?P<job>\d+) to start at (?P<when>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)"
+    r".* in partition (?P<partition>\S+)"
+)
+
+
+def parse_test_only(text: str) -> datetime | None:
+    """Expected start (local time) from ``sbatch --test-only`` output, or None."""
+    match = _TEST_ONLY.search(text)
+    if not match:
+        return None
+    return datetime.fromisoformat(match["when"])

@@ -1,0 +1,369 @@
+"""CorehourSpawner: notebook servers as Slurm jobs on any cluster of the site.
+
+Built on batchspawner's SlurmSpawner (its user environment handling and the
+port report from ``batchspawner-singleuser``), with the parts that matter
+replaced:
+
+* ``user_options`` from the form and the REST API are validated against the
+  site's allow-list before anything runs (HTTP 400 otherwise);
+* the batch script is rendered by a pure function from checked values only;
+* commands run as argv lists, never through a shell;
+* job state comes from a shared ``squeue --json`` per cluster per cycle;
+* a job that dies before its server reports in fails the spawn at once, with
+  the tail of the job's log, instead of waiting out ``start_timeout``.
+
+It never falls back to running a server on the hub host.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import pwd
+from datetime import datetime
+
+from batchspawner import SlurmSpawner
+from tornado import web
+from traitlets import Dict, Float, Integer, List, Unicode, default, observe
+
+from . import port_api
+from .batch_script import JobSpec, render_batch_script
+from .form import render_options_form
+from .options import AUTO, OptionError, SpawnRequest, options_from_form, validate_user_options
+from .routing import NoClusterAvailable, choose_cluster
+from .site_config import Site, parse_site
+from .slurm_cli import CommandResult, cluster_argv, run_command
+from .slurm_json import parse_test_only, queue_position
+from .status_board import StatusBoard
+
+port_api.install()
+
+_sites: dict[int, Site] = {}
+_boards: dict[int, StatusBoard] = {}
+
+
+class SpawnFailed(RuntimeError):
+    """A spawn that cannot succeed; the message is shown to the person."""
+
+
+def _apply_options(spawner: CorehourSpawner, user_options: dict) -> None:
+    try:
+        spawner.request = validate_user_options(user_options, spawner.site_model)
+    except OptionError as e:
+        raise web.HTTPError(400, str(e)) from None
+
+
+class CorehourSpawner(SlurmSpawner):
+    site = Dict(
+        help="""The validated site file (clusters, partitions, profiles, images) as plain data.
+
+        Set by corehour's configurer from the site YAML; do not edit by hand.
+        """,
+    ).tag(config=True)
+
+    user_prefix = List(
+        Unicode(),
+        default_value=["sudo", "-E", "-u", "{username}"],
+        help="""argv prefix that runs a Slurm command as the person, with {username} filled in.
+
+        sudo's -E keeps the JupyterHub variables that the notebook server needs.
+        """,
+    ).tag(config=True)
+
+    log_subdir = Unicode(
+        ".corehour/logs",
+        help="Folder under the person's home where each server job writes its log.",
+    ).tag(config=True)
+
+    start_poll_interval = Float(
+        0.25,
+        help="""Seconds between job-state checks while a server starts.
+
+        Checks are shared: many servers starting at once still cost one squeue
+        per cluster per interval.  Keeps a dead job's failure under 2 seconds.
+        """,
+    ).tag(config=True)
+
+    log_tail_lines = Integer(
+        20, help="How many lines of a failed job's log to show the person."
+    ).tag(config=True)
+
+    slurm_timeout = Float(
+        30.0, help="Seconds to wait for any one Slurm command before calling it failed."
+    ).tag(config=True)
+
+    cluster = Unicode(help="The cluster the current job runs on (kept in the hub's state).")
+    request: SpawnRequest | None = None
+
+    @default("apply_user_options")
+    def _default_apply_user_options(self):
+        return _apply_options
+
+    @default("options_form")
+    def _default_options_form(self):
+        return lambda spawner: render_options_form(spawner.site_model)
+
+    @default("options_from_form")
+    def _default_options_from_form(self):
+        return _form_to_options
+
+    @default("ip")
+    def _default_ip(self):
+        # The server binds on every interface of its node; the hub reaches it by node name.
+        return "0.0.0.0"
+
+    @property
+    def site_model(self) -> Site:
+        key = id(self.site)
+        if key not in _sites:
+            _sites[key] = parse_site(self.site, "c.CorehourSpawner.site")
+        return _sites[key]
+
+    @property
+    def board(self) -> StatusBoard:
+        key = id(self.site)
+        if key not in _boards:
+            _boards[key] = StatusBoard(self._fetch_queue)
+        return _boards[key]
+
+    async def _fetch_queue(self, cluster: str) -> str:
+        argv = cluster_argv(self.site_model.clusters[cluster], ["squeue", "--all", "--json"])
+        result = await run_command(argv, timeout=self.slurm_timeout)
+        if not result.ok:
+            raise RuntimeError(result.stderr.strip() or f"squeue exited with {result.returncode}")
+        return result.stdout
+
+    def _as_user(self, cluster: str, argv: list[str]) -> list[str]:
+        return cluster_argv(
+            self.site_model.clusters[cluster],
+            argv,
+            username=self.user.name,
+            user_prefix=self.user_prefix,
+        )
+
+    # -- state ------------------------------------------------------------------
+
+    def get_state(self):
+        state = super().get_state()
+        if self.cluster:
+            state["cluster"] = self.cluster
+        return state
+
+    def load_state(self, state):
+        super().load_state(state)
+        self.cluster = state.get("cluster", "")
+
+    def clear_state(self):
+        if self.cluster:
+            self.board.unwatch(self.cluster, self)
+        super().clear_state()
+        self.cluster = ""
+
+    # -- progress ---------------------------------------------------------------
+
+    @observe("port")
+    def _port_reported(self, change):
+        if change.new:
+            self._port_event().set()
+
+    def _port_event(self) -> asyncio.Event:
+        if getattr(self, "_port_set", None) is None:
+            self._port_set = asyncio.Event()
+        return self._port_set
+
+    def _say(self, message: str, progress: int) -> None:
+        self._messages.append({"message": message, "progress": progress})
+
+    async def progress(self):
+        seen = 0
+        while True:
+            messages = getattr(self, "_messages", [])
+            while seen < len(messages):
+                yield messages[seen]
+                seen += 1
+            await asyncio.sleep(0.25)
+
+    # -- start ------------------------------------------------------------------
+
+    async def start(self):
+        self._messages = []
+        self.port = 0
+        self._port_set = asyncio.Event()
+        request = self.request or validate_user_options(self.user_options, self.site_model)
+        home = pwd.getpwnam(self.user.name).pw_dir
+        spec = self._job_spec(request, home)
+        script = render_batch_script(spec)
+
+        cluster = request.cluster
+        if cluster == AUTO:
+            self._say("Asking the clusters where the job would start soonest", 5)
+            cluster = await self._choose_cluster(request, script)
+        self.cluster = cluster
+        self._say(f"Submitting to {cluster}/{request.partition}", 10)
+
+        await run_command(
+            self._as_user(cluster, ["mkdir", "-p", f"{home}/{self.log_subdir}"]),
+            timeout=self.slurm_timeout,
+        )
+        submitted_at = self.board.clock()
+        result = await run_command(
+            self._as_user(cluster, ["sbatch", "--parsable"]),
+            env=self.get_env(),
+            input_text=script,
+            timeout=self.slurm_timeout,
+        )
+        if not result.ok:
+            raise SpawnFailed(f"Slurm on {cluster} refused the job: {_last_line(result)}")
+        self.job_id = result.stdout.strip().splitlines()[-1].split(";")[0]
+        self.log.info(
+            "%s: job %s submitted to %s/%s", self._log_name, self.job_id, cluster, request.partition
+        )
+        self._say(f"Job {self.job_id} submitted to {cluster}/{request.partition}", 20)
+        self.board.watch(cluster, self, self.poll_interval)
+
+        node = await self._wait_until_reported(cluster, submitted_at, spec.output)
+        self.log.info("%s: job %s serving on %s:%s", self._log_name, self.job_id, node, self.port)
+        return node, self.port
+
+    def _job_spec(self, request: SpawnRequest, home: str) -> JobSpec:
+        prefix = self.site_model.images[request.image].prefix
+        command = [
+            f"{prefix}/bin/batchspawner-singleuser",
+            f"{prefix}/bin/jupyterhub-singleuser",
+            *self.get_args(),
+        ]
+        suffix = "".join(c for c in self.name.lower() if c.isalnum() or c == "-")[:24]
+        return JobSpec(
+            job_name=f"corehour-{suffix}" if suffix else "corehour",
+            partition=request.partition,
+            cores=request.cores,
+            memory_gb=request.memory_gb,
+            gpus=request.gpus,
+            walltime_minutes=request.walltime_minutes,
+            workdir=home,
+            output=f"{home}/{self.log_subdir}/server-%j.log",
+            command=command,
+        )
+
+    async def _choose_cluster(self, request: SpawnRequest, script: str) -> str:
+        async def expected_start(cluster: str) -> datetime | None:
+            result = await run_command(
+                self._as_user(cluster, ["sbatch", "--test-only"]),
+                input_text=script,
+                timeout=self.slurm_timeout,
+            )
+            return parse_test_only(result.stderr) if result.ok else None
+
+        candidates = request.candidate_clusters
+        answers = await asyncio.gather(*(expected_start(c) for c in candidates))
+        try:
+            return choose_cluster(
+                candidates, dict(zip(candidates, answers, strict=True)), datetime.now()
+            )
+        except NoClusterAvailable as e:
+            raise SpawnFailed(str(e)) from None
+
+    async def _wait_until_reported(self, cluster: str, submitted_at: float, output: str) -> str:
+        reported = self._port_event()
+        last_message = ""
+        node = ""
+        while not reported.is_set():
+            newer_than = max(submitted_at, self.board.clock() - self.start_poll_interval)
+            snap = await self.board.snapshot(cluster, newer_than)
+            if not snap.reachable:
+                message = f"Slurm on {cluster} is not answering; still trying"
+            else:
+                job = snap.jobs.get(self.job_id)
+                if job is None or not job.alive:
+                    await self._fail_dead_job(cluster, job.state if job else "gone", output)
+                if job.pending:
+                    position = queue_position(self.job_id, snap.jobs.values())
+                    expected = (
+                        datetime.fromtimestamp(job.start_time).strftime("%H:%M:%S")
+                        if job.start_time
+                        else "not yet known"
+                    )
+                    message = (
+                        f"Queued on {cluster}/{job.partition}: position {position}, "
+                        f"reason {job.reason}, expected start {expected}"
+                    )
+                else:
+                    node = job.node
+                    message = (
+                        f"Job {self.job_id} running on {node}; waiting for the server to start"
+                    )
+            if message != last_message:
+                self._say(message, 40 if "running" in message else 30)
+                last_message = message
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(reported.wait(), self.start_poll_interval)
+        if not node:
+            snap = await self.board.snapshot(cluster, self.board.clock())
+            job = snap.jobs.get(self.job_id) if snap.reachable else None
+            node = job.node if job and job.node else self.site_model.hub.hub_ip
+        self._say("Server is up; connecting", 90)
+        return node
+
+    async def _fail_dead_job(self, cluster: str, state: str, output: str) -> None:
+        log_path = output.replace("%j", self.job_id)
+        tail = await run_command(
+            self._as_user(cluster, ["tail", "-n", str(self.log_tail_lines), log_path]),
+            timeout=self.slurm_timeout,
+        )
+        job_id = self.job_id
+        self.clear_state()
+        log_text = (
+            tail.stdout.strip() if tail.ok and tail.stdout.strip() else "(the job wrote no log)"
+        )
+        raise SpawnFailed(
+            f"The server's Slurm job {job_id} on {cluster} ended ({state}) before the server started.\n"
+            f"Last lines of {log_path}:\n{log_text}"
+        )
+
+    # -- poll and stop ----------------------------------------------------------
+
+    async def poll(self):
+        if not self.job_id or not self.cluster:
+            return 0
+        snap = await self.board.snapshot(self.cluster, self.board.clock() - self.poll_interval)
+        if not snap.reachable:
+            return None  # unknown: keep the server, ask again next cycle
+        job = snap.jobs.get(self.job_id)
+        if job is not None and job.alive:
+            self.board.watch(self.cluster, self, self.poll_interval)
+            return None
+        self.clear_state()
+        return 1
+
+    async def stop(self, now=False):
+        if not self.job_id or not self.cluster:
+            return
+        cluster, job_id = self.cluster, self.job_id
+        result = await run_command(
+            self._as_user(cluster, ["scancel", job_id]), timeout=self.slurm_timeout
+        )
+        if not result.ok:
+            self.log.warning("scancel %s on %s failed: %s", job_id, cluster, _last_line(result))
+        if now:
+            return
+        deadline = self.board.clock() + 10
+        while self.board.clock() < deadline:
+            snap = await self.board.snapshot(cluster, self.board.clock())
+            job = snap.jobs.get(job_id) if snap.reachable else None
+            if snap.reachable and (job is None or not job.alive):
+                return
+            await asyncio.sleep(0.5)
+        self.log.warning("Job %s on %s is still alive 10 s after scancel", job_id, cluster)
+
+
+def _form_to_options(formdata: dict[str, list[str]]) -> dict[str, str]:
+    formdata = {k: v for k, v in formdata.items() if k != "_xsrf"}
+    try:
+        return options_from_form(formdata)
+    except OptionError as e:
+        raise web.HTTPError(400, str(e)) from None
+
+
+def _last_line(result: CommandResult) -> str:
+    lines = (result.stderr or result.stdout).strip().splitlines()
+    return lines[-1] if lines else f"exit status {result.returncode}"

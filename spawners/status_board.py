@@ -1,0 +1,126 @@
+"""One ``squeue --json`` per cluster per cycle, shared by every spawner in the hub.
+
+Stock batchspawner runs ``squeue -j <id>`` once per server per poll, so the
+hub's cost grows with the number of servers.  Here every spawner reads a
+shared snapshot.  Requests that arrive while a query is in flight wait for
+it instead of starting another, and a background cycle per cluster refreshes
+the snapshot and tells the hub at once about servers whose jobs ended.
+
+A failed query gives a snapshot with ``jobs = None``: Slurm's answer is
+*unknown*, which callers must treat as "keep the server and ask again", never
+as "the job is gone".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import weakref
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from .slurm_json import JobInfo, SlurmOutputError, parse_squeue_json
+
+log = logging.getLogger("corehour.status")
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    cluster: str
+    started_at: float  # monotonic time the query began
+    jobs: dict[str, JobInfo] | None
+    error: str = ""
+
+    @property
+    def reachable(self) -> bool:
+        return self.jobs is not None
+
+
+Fetch = Callable[[str], Awaitable[str]]
+
+
+class StatusBoard:
+    """Shared, coalescing cache of ``squeue --json`` per cluster."""
+
+    def __init__(self, fetch: Fetch, clock: Callable[[], float] = time.monotonic):
+        self._fetch = fetch
+        self.clock = clock
+        self._latest: dict[str, Snapshot] = {}
+        self._inflight: dict[str, tuple[float, asyncio.Task[Snapshot]]] = {}
+        self._watchers: dict[str, weakref.WeakSet] = {}
+        self._cycles: dict[str, asyncio.Task[None]] = {}
+        self._notifying: set[asyncio.Task[None]] = set()
+        self.queries: Counter[str] = Counter()
+
+    async def snapshot(self, cluster: str, newer_than: float) -> Snapshot:
+        """A snapshot whose query began at or after ``newer_than`` (monotonic)."""
+        latest = self._latest.get(cluster)
+        if latest is not None and latest.started_at >= newer_than:
+            return latest
+        inflight = self._inflight.get(cluster)
+        if inflight is not None:
+            started, task = inflight
+            result = await asyncio.shield(task)
+            if started >= newer_than:
+                return result
+            return await self.snapshot(cluster, newer_than)
+        return await self._query(cluster)
+
+    async def _query(self, cluster: str) -> Snapshot:
+        started = self.clock()
+        task = asyncio.ensure_future(self._run_query(cluster, started))
+        self._inflight[cluster] = (started, task)
+        return await asyncio.shield(task)
+
+    async def _run_query(self, cluster: str, started: float) -> Snapshot:
+        self.queries[cluster] += 1
+        try:
+            jobs = parse_squeue_json(await self._fetch(cluster))
+            snap = Snapshot(cluster, started, jobs)
+        except (OSError, RuntimeError, SlurmOutputError) as e:
+            log.warning(
+                "Slurm on %s did not answer; job states are unknown for now: %s", cluster, e
+            )
+            snap = Snapshot(cluster, started, None, str(e))
+        finally:
+            self._inflight.pop(cluster, None)
+        current = self._latest.get(cluster)
+        if current is None or current.started_at <= started:
+            self._latest[cluster] = snap
+        return snap
+
+    # -- the background cycle -------------------------------------------------
+
+    def watch(self, cluster: str, spawner: object, interval: float) -> None:
+        """Check ``spawner``'s job every ``interval`` seconds and notify the hub when it ends."""
+        self._watchers.setdefault(cluster, weakref.WeakSet()).add(spawner)
+        cycle = self._cycles.get(cluster)
+        if cycle is None or cycle.done():
+            self._cycles[cluster] = asyncio.ensure_future(self._cycle(cluster, interval))
+
+    def unwatch(self, cluster: str, spawner: object) -> None:
+        watchers = self._watchers.get(cluster)
+        if watchers is not None:
+            watchers.discard(spawner)
+
+    async def _cycle(self, cluster: str, interval: float) -> None:
+        while self._watchers.get(cluster):
+            await asyncio.sleep(interval)
+            snap = await self.snapshot(cluster, newer_than=self.clock())
+            if not snap.reachable:
+                continue
+            for spawner in list(self._watchers.get(cluster, ())):
+                job = snap.jobs.get(getattr(spawner, "job_id", ""))
+                if job is None or not job.alive:
+                    task = asyncio.ensure_future(_notify(spawner))
+                    self._notifying.add(task)
+                    task.add_done_callback(self._notifying.discard)
+
+
+async def _notify(spawner: object) -> None:
+    try:
+        await spawner.poll_and_notify()
+    except Exception:  # a failing callback must not stop the cycle for everyone else
+        log.exception("Telling the hub that a server's job ended failed")

@@ -1,0 +1,278 @@
+"""A real portal for the integration, browser and benchmark tiers.
+
+Starts configurable-http-proxy and JupyterHub as subprocesses on test ports,
+with a site file derived from ``deploy/site.example.yaml``, against the real
+local Slurm clusters.  Nothing here is mocked.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import requests
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+DEPLOY = REPO / "deploy"
+HUB_BIN = Path("/opt/corehour/hub/bin")
+SLURM_CONF = {c: f"/etc/corehour/slurm/{c}/slurm.conf" for c in ("alpha", "beta")}
+
+TEST_USERS = ("chtest1", "chtest2", "chtest3")
+TEST_PASSWORD = "corehour-test-pw"
+
+
+def slurm(cluster: str, *argv: str, check: bool = True) -> subprocess.CompletedProcess:
+    env = {**os.environ, "SLURM_CONF": SLURM_CONF[cluster]}
+    return subprocess.run(argv, env=env, capture_output=True, text=True, check=check, timeout=60)
+
+
+def squeue_jobs(cluster: str) -> list[dict]:
+    return json.loads(slurm(cluster, "squeue", "--all", "--json").stdout)["jobs"]
+
+
+def job_state(job: dict) -> str:
+    state = job["job_state"]
+    return state[0] if isinstance(state, list) else state
+
+
+def alive_jobs(cluster: str, user: str | None = None) -> list[dict]:
+    return [
+        j
+        for j in squeue_jobs(cluster)
+        if job_state(j) in ("PENDING", "RUNNING", "CONFIGURING", "COMPLETING")
+        and (user is None or j["user_name"] == user)
+    ]
+
+
+def ensure_users(*names: str, password: str = TEST_PASSWORD) -> None:
+    subprocess.run([str(DEPLOY / "users.sh"), "ensure", *names], check=True, capture_output=True)
+    for name in names:
+        subprocess.run([str(DEPLOY / "users.sh"), "set-password", name, password], check=True)
+
+
+def test_site(base_port: int, poll_interval: float = 3.0) -> dict:
+    site = yaml.safe_load((DEPLOY / "site.example.yaml").read_text())
+    site["hub"].update(
+        bind_url=f"http://127.0.0.1:{base_port}",
+        hub_port=base_port + 81,
+        proxy_api_url=f"http://127.0.0.1:{base_port + 1}",
+        admin_users=["hpcadmin"],
+        poll_interval=poll_interval,
+        start_timeout=90,
+        named_server_limit_per_user=5,
+    )
+    site["images"]["broken"] = {
+        "display_name": "An image that is declared but not installed",
+        "prefix": "/opt/corehour/images/not-installed",
+    }
+    site["profiles"]["broken"] = {
+        "display_name": "Broken (tests only)",
+        "partition": "cpu",
+        "clusters": ["alpha"],
+        "cores": {"min": 1, "max": 1, "default": 1},
+        "memory_gb": {"min": 1, "max": 1, "default": 1},
+        "walltime_hours": {"max": 1, "default": 1},
+        "images": ["broken"],
+    }
+    return site
+
+
+class Portal:
+    """A proxy and a hub on ``base_port`` (proxy), ``base_port+1`` (proxy API), ``base_port+81`` (hub)."""
+
+    def __init__(
+        self,
+        workdir: Path,
+        base_port: int = 18000,
+        site: dict | None = None,
+        extra_config: str = "",
+    ):
+        self.workdir = workdir
+        self.base_port = base_port
+        self.url = f"http://127.0.0.1:{base_port}"
+        self.api = f"{self.url}/hub/api"
+        self.site = site or test_site(base_port)
+        self.token = secrets.token_hex(24)
+        self.proxy_token = secrets.token_hex(24)
+        self.state = workdir / "state"
+        self.state.mkdir(parents=True, exist_ok=True)
+        self.log_path = workdir / "jupyterhub.log"
+        (workdir / "site.yaml").write_text(yaml.safe_dump(self.site))
+        (workdir / "jupyterhub_config.py").write_text(
+            f"load_subconfig({str(REPO / 'jupyterhub_config.py')!r})\n"
+            f"c.JupyterHub.services = [{{'name': 'corehour-tests', 'api_token': {self.token!r}}}]\n"
+            "c.JupyterHub.load_roles = [{'name': 'corehour-tests', 'services': ['corehour-tests'],\n"
+            "    'scopes': ['admin:users', 'admin:servers', 'tokens', 'access:servers', 'read:users']}]\n"
+            + extra_config
+        )
+        self.proxy: subprocess.Popen | None = None
+        self.hub: subprocess.Popen | None = None
+
+    # -- processes --------------------------------------------------------------
+
+    def env(self) -> dict:
+        return {
+            "PATH": f"{HUB_BIN}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+            "HOME": "/root",
+            "LANG": "C.UTF-8",
+            "COREHOUR_SITE": str(self.workdir / "site.yaml"),
+            "COREHOUR_STATE_DIR": str(self.state),
+            "CONFIGPROXY_AUTH_TOKEN": self.proxy_token,
+        }
+
+    def start(self) -> Portal:
+        self.start_proxy()
+        self.start_hub()
+        return self
+
+    def start_proxy(self) -> None:
+        chp = shutil.which("configurable-http-proxy")
+        assert chp, "configurable-http-proxy is not installed; run ./corehour test"
+        self.proxy = subprocess.Popen(
+            [
+                chp,
+                "--ip=127.0.0.1",
+                f"--port={self.base_port}",
+                "--api-ip=127.0.0.1",
+                f"--api-port={self.base_port + 1}",
+                f"--default-target=http://127.0.0.1:{self.base_port + 81}",
+                f"--error-target=http://127.0.0.1:{self.base_port + 81}/hub/error",
+            ],
+            env=self.env(),
+            stdout=open(self.workdir / "proxy.log", "ab"),  # noqa: SIM115 (the child keeps it)
+            stderr=subprocess.STDOUT,
+        )
+
+    def start_hub(self) -> None:
+        self.hub = subprocess.Popen(
+            [str(HUB_BIN / "jupyterhub"), "-f", str(self.workdir / "jupyterhub_config.py")],
+            cwd=self.state,
+            env=self.env(),
+            stdout=open(self.log_path, "ab"),  # noqa: SIM115 (the child keeps it)
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.hub.poll() is not None:
+                raise RuntimeError(
+                    f"JupyterHub exited with {self.hub.returncode}:\n{self.log_tail()}"
+                )
+            try:
+                if requests.get(f"{self.url}/hub/health", timeout=2).ok:
+                    return
+            except requests.ConnectionError:
+                pass
+            time.sleep(0.2)
+        raise RuntimeError(f"JupyterHub did not become healthy:\n{self.log_tail()}")
+
+    def stop_hub(self) -> None:
+        if self.hub and self.hub.poll() is None:
+            self.hub.send_signal(signal.SIGTERM)
+            try:
+                self.hub.wait(20)
+            except subprocess.TimeoutExpired:
+                self.hub.kill()
+                self.hub.wait()
+
+    def restart_hub(self) -> None:
+        self.stop_hub()
+        self.start_hub()
+
+    def stop(self) -> None:
+        self.stop_hub()
+        if self.proxy and self.proxy.poll() is None:
+            self.proxy.terminate()
+            self.proxy.wait(10)
+
+    def log_tail(self, lines: int = 60) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no hub log)"
+
+    # -- REST -------------------------------------------------------------------
+
+    def request(
+        self, method: str, path: str, token: str | None = None, **kwargs
+    ) -> requests.Response:
+        headers = {"Authorization": f"token {token or self.token}"}
+        return requests.request(method, f"{self.api}{path}", headers=headers, timeout=30, **kwargs)
+
+    def user_token(self, name: str) -> str:
+        self.request("POST", "/users", json={"usernames": [name]})  # 201, or 409 if it exists
+        response = self.request("POST", f"/users/{name}/tokens", json={"note": "corehour tests"})
+        assert response.status_code == 201, response.text
+        return response.json()["token"]
+
+    def server_model(self, user: str, server: str = "") -> dict | None:
+        model = self.request("GET", f"/users/{user}").json()
+        return model.get("servers", {}).get(server)
+
+    def start_server(self, user: str, token: str, server: str = "", **options) -> requests.Response:
+        path = f"/users/{user}/servers/{server}" if server else f"/users/{user}/server"
+        return self.request("POST", path, token=token, json=options)
+
+    def wait_ready(self, user: str, server: str = "", timeout: float = 60) -> dict:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            model = self.server_model(user, server)
+            if model is None:
+                raise AssertionError(
+                    f"server {user}/{server} vanished while starting:\n{self.log_tail()}"
+                )
+            if model.get("ready"):
+                return model
+            time.sleep(0.1)
+        raise AssertionError(
+            f"server {user}/{server} not ready after {timeout} s:\n{self.log_tail()}"
+        )
+
+    def wait_gone(self, user: str, server: str = "", timeout: float = 30) -> float:
+        started = time.monotonic()
+        while time.monotonic() - started < timeout:
+            if self.server_model(user, server) is None:
+                return time.monotonic() - started
+            time.sleep(0.2)
+        raise AssertionError(
+            f"server {user}/{server} still listed after {timeout} s:\n{self.log_tail()}"
+        )
+
+    def stop_server(self, user: str, server: str = "") -> None:
+        path = f"/users/{user}/servers/{server}" if server else f"/users/{user}/server"
+        self.request("DELETE", path, json={"remove": bool(server)})
+
+    def stop_all(self, users) -> None:
+        for user in users:
+            model = self.request("GET", f"/users/{user}").json()
+            for name in list(model.get("servers", {})):
+                self.stop_server(user, name)
+        for user in users:
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and self.request("GET", f"/users/{user}").json().get(
+                "servers"
+            ):
+                time.sleep(0.2)
+
+    def progress_events(
+        self, user: str, server: str = "", token: str | None = None, timeout: float = 60
+    ):
+        """Yield the spawn-progress events (server-sent events) as dicts."""
+        path = (
+            f"/users/{user}/servers/{server}/progress"
+            if server
+            else f"/users/{user}/server/progress"
+        )
+        headers = {"Authorization": f"token {token or self.token}"}
+        with requests.get(
+            f"{self.api}{path}", headers=headers, stream=True, timeout=timeout
+        ) as response:
+            for line in response.iter_lines(decode_unicode=True):
+                if line and line.startswith("data:"):
+                    yield json.loads(line[len("data:") :])

@@ -1,0 +1,38 @@
+import subprocess
+
+import pytest
+
+from tests.harness import DEPLOY, TEST_USERS, Portal, ensure_users
+
+
+@pytest.fixture(scope="session")
+def clusters():
+    subprocess.run([str(DEPLOY / "clusters.sh"), "start"], check=True, capture_output=True)
+    return ("alpha", "beta")
+
+
+@pytest.fixture(scope="session")
+def users(clusters):
+    ensure_users(*TEST_USERS)
+    return TEST_USERS
+
+
+@pytest.fixture(scope="session")
+def portal(tmp_path_factory, users):
+    portal = Portal(tmp_path_factory.mktemp("portal")).start()
+    yield portal
+    portal.stop_all(users)
+    portal.stop()
+
+
+@pytest.fixture
+def tokens(portal, users):
+    return {name: portal.user_token(name) for name in users}
+
+
+@pytest.fixture(autouse=True)
+def _no_servers_left(request):
+    yield
+    if "portal" in request.fixturenames:
+        portal = request.getfixturevalue("portal")
+        portal.stop_all(request.getfixturevalue("users"))

@@ -1,0 +1,109 @@
+"""Servers start as Slurm jobs on the cluster and partition asked for, and only there."""
+
+import re
+
+import pytest
+import requests
+
+from tests.harness import alive_jobs, slurm, squeue_jobs
+
+
+def the_job(cluster, user):
+    jobs = alive_jobs(cluster, user)
+    assert len(jobs) == 1, jobs
+    return jobs[0]
+
+
+def test_default_server_is_reachable_through_the_proxy_with_hub_auth(portal, tokens):
+    user = "chtest1"
+    response = portal.start_server(user, tokens[user])
+    assert response.status_code in (201, 202), response.text
+    portal.wait_ready(user)
+
+    status = requests.get(
+        f"{portal.url}/user/{user}/api/status",
+        headers={"Authorization": f"token {tokens[user]}"},
+        timeout=10,
+    )
+    assert status.status_code == 200
+    assert "started" in status.json()
+    jobs = alive_jobs("alpha", user) + alive_jobs("beta", user)
+    assert len(jobs) == 1
+    assert jobs[0]["partition"] == "cpu"
+
+
+def test_gpu_server_on_alpha_gets_one_gpu_from_slurm(portal, tokens):
+    user = "chtest1"
+    response = portal.start_server(
+        user, tokens[user], "gpu", profile="gpu", cluster="alpha", gpus=1
+    )
+    assert response.status_code in (201, 202), response.text
+    portal.wait_ready(user, "gpu")
+
+    job = the_job("alpha", user)
+    assert job["partition"] == "gpu"
+    detail = slurm("alpha", "scontrol", "show", "job", str(job["job_id"])).stdout
+    assert re.search(r"AllocTRES=\S*gres/gpu=1\b", detail), detail
+
+
+def test_server_on_beta_runs_on_beta(portal, tokens):
+    user = "chtest2"
+    response = portal.start_server(user, tokens[user], cluster="beta", cores="2")
+    assert response.status_code in (201, 202), response.text
+    portal.wait_ready(user)
+
+    job = the_job("beta", user)
+    assert job["cluster"] == "beta"
+    assert alive_jobs("alpha", user) == []
+    assert re.search(r"\bcpu=2\b", job["tres_alloc_str"]), job["tres_alloc_str"]
+    reply = requests.get(
+        f"{portal.url}/user/{user}/api/status",
+        headers={"Authorization": f"token {tokens[user]}"},
+        timeout=10,
+    )
+    assert reply.status_code == 200
+
+
+HOSTILE = [
+    ({"profile": "cpu", "prologue": "touch /tmp/corehour-pwned"}, "prologue"),
+    ({"profile": "cpu", "nprocs": 6, "partition": "gpu", "options": "--gres=gpu:3"}, "nprocs"),
+    ({"cmd": ["/bin/sh", "-c", "id"]}, "cmd"),
+    ({"cores": "1; touch /tmp/corehour-pwned"}, "cores"),
+    ({"cores": 10**9}, "cores"),
+    ({"cores": "2.5"}, "cores"),
+    ({"gpus": 2}, "gpus"),
+    ({"profile": "gpu", "gpus": 8}, "gpus"),
+    ({"cluster": "gamma"}, "cluster"),
+    ({"image": "$(id)"}, "image"),
+    ({"walltime_hours": 1000}, "walltime_hours"),
+]
+
+
+@pytest.mark.parametrize(("options", "field"), HOSTILE)
+def test_hostile_options_over_rest_get_400_and_no_job(portal, tokens, options, field):
+    user = "chtest3"
+    before = {
+        c: {j["job_id"] for j in squeue_jobs(c) if j["user_name"] == user}
+        for c in ("alpha", "beta")
+    }
+    response = portal.start_server(user, tokens[user], "hostile", **options)
+    assert response.status_code == 400, response.text
+    assert field in response.json()["message"]
+    after = {
+        c: {j["job_id"] for j in squeue_jobs(c) if j["user_name"] == user}
+        for c in ("alpha", "beta")
+    }
+    assert after == before
+    model = portal.server_model(user, "hostile")
+    assert model is None or not model.get("ready")
+
+
+def test_user_b_gets_403_on_user_a_server(portal, tokens):
+    portal.start_server("chtest1", tokens["chtest1"])
+    portal.wait_ready("chtest1")
+    headers = {"Authorization": f"token {tokens['chtest2']}"}
+    reply = requests.get(f"{portal.url}/user/chtest1/api/status", headers=headers, timeout=10)
+    assert reply.status_code == 403
+    reply = portal.request("DELETE", "/users/chtest1/server", token=tokens["chtest2"])
+    assert reply.status_code in (403, 404)
+    assert portal.server_model("chtest1")["ready"]

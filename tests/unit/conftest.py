@@ -1,0 +1,13 @@
+from pathlib import Path
+
+import pytest
+
+from spawners.site_config import load_site
+
+REPO = Path(__file__).resolve().parents[2]
+EXAMPLE_SITE = REPO / "deploy" / "site.example.yaml"
+
+
+@pytest.fixture(scope="session")
+def site():
+    return load_site(EXAMPLE_SITE)

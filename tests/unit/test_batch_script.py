@@ -1,0 +1,90 @@
+"""Batch-script rendering, checked with regexes like batchspawner's own tests."""
+
+import re
+from dataclasses import replace
+
+import pytest
+
+from spawners.batch_script import JobSpec, render_batch_script
+
+BASE = JobSpec(
+    job_name="corehour-gpu",
+    partition="gpu",
+    cores=4,
+    memory_gb=8,
+    gpus=1,
+    walltime_minutes=90,
+    workdir="/home/alice",
+    output="/home/alice/.corehour/logs/server-%j.log",
+    command=[
+        "/opt/corehour/images/gpu/bin/batchspawner-singleuser",
+        "/opt/x/jupyterhub-singleuser",
+    ],
+)
+
+
+@pytest.mark.parametrize(
+    ("spec", "present", "absent"),
+    [
+        (
+            BASE,
+            [
+                r"^#!/bin/bash\n",
+                r"^#SBATCH --partition=gpu$",
+                r"^#SBATCH --cpus-per-task=4$",
+                r"^#SBATCH --mem=8G$",
+                r"^#SBATCH --time=90$",
+                r"^#SBATCH --gres=gpu:1$",
+                r"^#SBATCH --output=/home/alice/\.corehour/logs/server-%j\.log$",
+                r"^#SBATCH --chdir=/home/alice$",
+                r"^exec /opt/corehour/images/gpu/bin/batchspawner-singleuser /opt/x/jupyterhub-singleuser$",
+            ],
+            [r"^srun", r"--account"],
+        ),
+        (replace(BASE, gpus=0, partition="cpu"), [r"^#SBATCH --partition=cpu$"], [r"--gres"]),
+        (replace(BASE, account="physics"), [r"^#SBATCH --account=physics$"], []),
+        (
+            replace(BASE, command=["/opt/a b/python", "--arg=$(id)"]),
+            [r"^exec '/opt/a b/python' '--arg=\$\(id\)'$"],
+            [],
+        ),
+    ],
+)
+def test_rendered_script(spec, present, absent):
+    script = render_batch_script(spec)
+    for pattern in present:
+        assert re.search(pattern, script, re.MULTILINE), pattern
+    for pattern in absent:
+        assert not re.search(pattern, script, re.MULTILINE), pattern
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"partition": "gpu\n#SBATCH --uid=0"},
+        {"partition": "GPU"},
+        {"job_name": "x;rm"},
+        {"cores": 0},
+        {"cores": "4"},
+        {"cores": True},
+        {"memory_gb": -1},
+        {"gpus": -1},
+        {"walltime_minutes": 1.5},
+        {"workdir": "relative/path"},
+        {"output": "/home/a\n#SBATCH --x"},
+        {"command": []},
+        {"account": "a b"},
+    ],
+)
+def test_renderer_refuses_values_that_are_not_clean(bad):
+    with pytest.raises(ValueError):
+        render_batch_script(replace(BASE, **bad))
+
+
+def test_every_directive_line_is_a_single_option():
+    script = render_batch_script(BASE)
+    for line in script.splitlines():
+        if line.startswith("#SBATCH"):
+            assert re.fullmatch(
+                r"#SBATCH --[a-z-]+=[A-Za-z0-9_./%:-]+|#SBATCH --[a-z-]+=\d+", line
+            ), line

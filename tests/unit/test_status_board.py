@@ -1,0 +1,122 @@
+"""The shared status board: one squeue per cluster, however many servers ask."""
+
+import asyncio
+import json
+
+from spawners.status_board import StatusBoard
+
+
+def squeue_text(*jobs):
+    return json.dumps(
+        {
+            "jobs": [
+                {"job_id": int(j), "job_state": state, "partition": "cpu", "user_name": "alice"}
+                for j, state in jobs
+            ]
+        }
+    )
+
+
+class FakeSlurm:
+    """Scripted squeue answers for the unit tier (the integration tier uses real Slurm)."""
+
+    def __init__(self, answer):
+        self.answer = answer
+        self.calls = []
+
+    async def __call__(self, cluster):
+        self.calls.append(cluster)
+        await asyncio.sleep(0.01)
+        if isinstance(self.answer, Exception):
+            raise self.answer
+        return self.answer
+
+
+def test_concurrent_readers_share_one_query():
+    async def main():
+        slurm = FakeSlurm(squeue_text(("1", "RUNNING")))
+        board = StatusBoard(slurm)
+        now = board.clock()
+        snaps = await asyncio.gather(*(board.snapshot("alpha", now) for _ in range(20)))
+        await asyncio.gather(*(board.snapshot("beta", now) for _ in range(20)))
+        return slurm.calls, snaps
+
+    calls, snaps = asyncio.run(main())
+    assert sorted(calls) == ["alpha", "beta"]
+    assert all(s.jobs["1"].running for s in snaps)
+
+
+def test_a_fresh_enough_snapshot_is_reused_and_a_stale_one_refreshed():
+    async def main():
+        slurm = FakeSlurm(squeue_text(("1", "RUNNING")))
+        board = StatusBoard(slurm)
+        first = await board.snapshot("alpha", board.clock())
+        again = await board.snapshot("alpha", first.started_at)
+        newer = await board.snapshot("alpha", board.clock())
+        return slurm.calls, first, again, newer
+
+    calls, first, again, newer = asyncio.run(main())
+    assert again is first
+    assert newer.started_at > first.started_at
+    assert calls == ["alpha", "alpha"]
+
+
+def test_unreachable_slurm_gives_unknown_not_empty():
+    async def main():
+        board = StatusBoard(FakeSlurm(RuntimeError("Unable to contact slurm controller")))
+        return await board.snapshot("alpha", board.clock())
+
+    snap = asyncio.run(main())
+    assert not snap.reachable
+    assert snap.jobs is None
+    assert "Unable to contact" in snap.error
+
+
+def test_unreadable_output_is_unknown_too():
+    async def main():
+        board = StatusBoard(FakeSlurm("squeue: error: something\n"))
+        return await board.snapshot("alpha", board.clock())
+
+    assert asyncio.run(main()).jobs is None
+
+
+class Watched:
+    def __init__(self, job_id):
+        self.job_id = job_id
+        self.notified = 0
+
+    async def poll_and_notify(self):
+        self.notified += 1
+
+
+def test_cycle_notifies_only_servers_whose_jobs_ended():
+    async def main():
+        slurm = FakeSlurm(squeue_text(("1", "RUNNING"), ("2", "CANCELLED")))
+        board = StatusBoard(slurm)
+        alive, cancelled, vanished = Watched("1"), Watched("2"), Watched("3")
+        for spawner in (alive, cancelled, vanished):
+            board.watch("alpha", spawner, interval=0.05)
+        await asyncio.sleep(0.2)
+        queries = len(slurm.calls)
+        for spawner in (alive, cancelled, vanished):
+            board.unwatch("alpha", spawner)
+        return alive, cancelled, vanished, queries
+
+    alive, cancelled, vanished, queries = asyncio.run(main())
+    assert alive.notified == 0
+    assert cancelled.notified >= 1
+    assert vanished.notified >= 1
+    # one query per cycle for all three servers, not one per server
+    assert 1 <= queries <= 4
+
+
+def test_cycle_keeps_servers_while_slurm_is_unreachable():
+    async def main():
+        board = StatusBoard(FakeSlurm(RuntimeError("down")))
+        spawner = Watched("1")
+        board.watch("alpha", spawner, interval=0.05)
+        await asyncio.sleep(0.2)
+        board.unwatch("alpha", spawner)
+        return spawner
+
+    assert asyncio.run(main()).notified == 0
