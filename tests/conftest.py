@@ -1,3 +1,5 @@
+"""Fixtures shared by the integration and browser tiers: one real portal per session."""
+
 import subprocess
 
 import pytest
