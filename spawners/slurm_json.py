@@ -92,6 +92,11 @@ def parse_squeue_json(text: str) -> dict[str, JobInfo]:
         jobs = data["jobs"]
     except (ValueError, KeyError, TypeError) as e:
         raise SlurmOutputError(f"squeue --json printed something unreadable: {e}") from None
+    if not isinstance(jobs, list):
+        raise SlurmOutputError("squeue --json printed no job list")
+    if data.get("errors"):
+        # Slurm 22.05 can exit 0 with an error list when the controller is down.
+        raise SlurmOutputError(f"squeue --json reported errors: {data['errors']}")
     parsed = (parse_job(raw) for raw in jobs if isinstance(raw, Mapping))
     return {job.job_id: job for job in parsed}
 

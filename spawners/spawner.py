@@ -221,7 +221,7 @@ class CorehourSpawner(SlurmSpawner):
         self._say(f"Job {self.job_id} submitted to {cluster}/{request.partition}", 20)
         self.board.watch(cluster, self, self.poll_interval)
 
-        node = await self._wait_until_reported(cluster, submitted_at, spec.output)
+        node = await self._wait_until_serving(cluster, submitted_at, spec.output)
         self.log.info("%s: job %s serving on %s:%s", self._log_name, self.job_id, node, self.port)
         return node, self.port
 
@@ -263,11 +263,12 @@ class CorehourSpawner(SlurmSpawner):
         except NoClusterAvailable as e:
             raise SpawnFailed(str(e)) from None
 
-    async def _wait_until_reported(self, cluster: str, submitted_at: float, output: str) -> str:
+    async def _wait_until_serving(self, cluster: str, submitted_at: float, output: str) -> str:
+        """Follow the job until its server listens; fail at once if the job ends first."""
         reported = self._port_event()
         last_message = ""
         node = ""
-        while not reported.is_set():
+        while not (reported.is_set() and node and await _listening(node, self.port)):
             newer_than = max(submitted_at, self.board.clock() - self.start_poll_interval)
             snap = await self.board.snapshot(cluster, newer_than)
             if not snap.reachable:
@@ -277,32 +278,32 @@ class CorehourSpawner(SlurmSpawner):
                 if job is None or not job.alive:
                     await self._fail_dead_job(cluster, job.state if job else "gone", output)
                 if job.pending:
-                    position = queue_position(self.job_id, snap.jobs.values())
-                    expected = (
-                        datetime.fromtimestamp(job.start_time).strftime("%H:%M:%S")
-                        if job.start_time
-                        else "not yet known"
-                    )
-                    message = (
-                        f"Queued on {cluster}/{job.partition}: position {position}, "
-                        f"reason {job.reason}, expected start {expected}"
-                    )
+                    message = self._queued_message(cluster, job, snap)
                 else:
-                    node = job.node
-                    message = (
-                        f"Job {self.job_id} running on {node}; waiting for the server to start"
-                    )
+                    node = job.node or self.site_model.hub.hub_ip
+                    message = f"Job {self.job_id} running on {node}; starting the server"
             if message != last_message:
-                self._say(message, 40 if "running" in message else 30)
+                self._say(message, 50 if "running" in message else 30)
                 last_message = message
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(reported.wait(), self.start_poll_interval)
-        if not node:
-            snap = await self.board.snapshot(cluster, self.board.clock())
-            job = snap.jobs.get(self.job_id) if snap.reachable else None
-            node = job.node if job and job.node else self.site_model.hub.hub_ip
+            if reported.is_set() and node:
+                await asyncio.sleep(0.05)  # the server is importing; check its port often
+            else:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(reported.wait(), self.start_poll_interval)
         self._say("Server is up; connecting", 90)
         return node
+
+    def _queued_message(self, cluster, job, snap) -> str:
+        position = queue_position(self.job_id, snap.jobs.values())
+        expected = (
+            datetime.fromtimestamp(job.start_time).strftime("%H:%M:%S")
+            if job.start_time
+            else "not yet known"
+        )
+        return (
+            f"Queued on {cluster}/{job.partition}: position {position}, "
+            f"reason {job.reason}, expected start {expected}"
+        )
 
     async def _fail_dead_job(self, cluster: str, state: str, output: str) -> None:
         log_path = output.replace("%j", self.job_id)
@@ -362,6 +363,17 @@ def _form_to_options(formdata: dict[str, list[str]]) -> dict[str, str]:
         return options_from_form(formdata)
     except OptionError as e:
         raise web.HTTPError(400, str(e)) from None
+
+
+async def _listening(host: str, port: int) -> bool:
+    try:
+        _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), 0.5)
+    except (OSError, TimeoutError):
+        return False
+    writer.close()
+    with contextlib.suppress(OSError):
+        await writer.wait_closed()
+    return True
 
 
 def _last_line(result: CommandResult) -> str:
