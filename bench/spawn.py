@@ -60,12 +60,18 @@ def job_info_rpcs(cluster: str) -> int:
     text = slurm(cluster, "sdiag").stdout
     section = text.split("Remote Procedure Call statistics by message type", 1)[1]
     section = section.split("Remote Procedure Call statistics by user", 1)[0]
-    return sum(int(n) for n in re.findall(r"REQUEST_JOB_INFO\w*\s*\(\s*\d+\)\s+count:(\d+)", section))
+    return sum(
+        int(n) for n in re.findall(r"REQUEST_JOB_INFO\w*\s*\(\s*\d+\)\s+count:(\d+)", section)
+    )
 
 
-def measure(kind: str, workdir: Path, users: list[str], runs: int, burst: int, cycle: float) -> dict:
-    site = test_site(19000, poll_interval=cycle)
-    portal = Portal(workdir / kind, 19000, site=site, extra_config=STOCK_CONFIG if kind == "stock" else "")
+def measure(
+    kind: str, workdir: Path, users: list[str], runs: int, burst: int, cycle: float
+) -> dict:
+    site = test_site(29000, poll_interval=cycle)
+    portal = Portal(
+        workdir / kind, 29000, site=site, extra_config=STOCK_CONFIG if kind == "stock" else ""
+    )
     portal.start()
     options = {"cluster": "alpha", "profile": "cpu"} if kind == "ours" else {}
     try:
@@ -77,7 +83,9 @@ def measure(kind: str, workdir: Path, users: list[str], runs: int, burst: int, c
         print(f"{kind}: sequential p50 {statistics.median(latencies):.2f} s ({latencies})")
 
         with ThreadPoolExecutor(burst) as pool:
-            futures = [pool.submit(spawn_and_wait, portal, u, tokens[u], options) for u in users[:burst]]
+            futures = [
+                pool.submit(spawn_and_wait, portal, u, tokens[u], options) for u in users[:burst]
+            ]
             burst_times, failures = [], 0
             for future in futures:
                 try:
@@ -85,7 +93,9 @@ def measure(kind: str, workdir: Path, users: list[str], runs: int, burst: int, c
                 except Exception as e:  # a failed spawn is a result, not a crash
                     print(f"{kind}: burst spawn failed: {e}")
                     failures += 1
-        print(f"{kind}: burst of {burst}: p95 {percentile(burst_times, 95):.2f} s, failures {failures}")
+        print(
+            f"{kind}: burst of {burst}: p95 {percentile(burst_times, 95):.2f} s, failures {failures}"
+        )
 
         # Let every server settle into the regular cycle, then count one cycle's job queries.
         time.sleep(cycle * 1.5)

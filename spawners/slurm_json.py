@@ -111,20 +111,41 @@ class NodeInfo:
 
 
 def parse_sinfo_json(text: str) -> list[NodeInfo]:
+    """Nodes from ``sinfo --json``: per node in 22.05, per partition row in 23.02 and later."""
     try:
-        nodes = json.loads(text)["nodes"]
-    except (ValueError, KeyError, TypeError) as e:
+        data = json.loads(text)
+        if data.get("errors"):
+            raise SlurmOutputError(f"sinfo --json reported errors: {data['errors']}")
+        if "nodes" in data:
+            return [
+                NodeInfo(
+                    name=_text(n.get("name") or n.get("hostname")),
+                    state=_state(n.get("state")),
+                    partitions=tuple(n.get("partitions") or ()),
+                    cpus=_number(n.get("cpus")) or 0,
+                    alloc_cpus=_number(n.get("alloc_cpus")) or 0,
+                )
+                for n in data["nodes"]
+            ]
+        nodes: dict[str, NodeInfo] = {}
+        for row in data["sinfo"]:
+            for name in row["nodes"]["nodes"]:
+                seen = nodes.get(name)
+                partitions = (
+                    (*seen.partitions, row["partition"]["name"])
+                    if seen
+                    else (row["partition"]["name"],)
+                )
+                nodes[name] = NodeInfo(
+                    name=name,
+                    state=_state(row["node"]["state"]),
+                    partitions=partitions,
+                    cpus=_number(row["cpus"]["total"]) or 0,
+                    alloc_cpus=_number(row["cpus"]["allocated"]) or 0,
+                )
+        return list(nodes.values())
+    except (ValueError, KeyError, TypeError, AttributeError) as e:
         raise SlurmOutputError(f"sinfo --json printed something unreadable: {e}") from None
-    return [
-        NodeInfo(
-            name=_text(n.get("name") or n.get("hostname")),
-            state=_state(n.get("state")),
-            partitions=tuple(n.get("partitions") or ()),
-            cpus=_number(n.get("cpus")) or 0,
-            alloc_cpus=_number(n.get("alloc_cpus")) or 0,
-        )
-        for n in nodes
-    ]
 
 
 def queue_position(job_id: str, jobs: Iterable[JobInfo]) -> int | None:

@@ -23,6 +23,7 @@ import pwd
 from datetime import datetime
 
 from batchspawner import SlurmSpawner
+from jupyterhub.spawner import SpawnException
 from tornado import web
 from traitlets import Dict, Float, Integer, List, Unicode, default, observe
 
@@ -42,8 +43,9 @@ _sites: dict[int, Site] = {}
 _boards: dict[int, StatusBoard] = {}
 
 
-class SpawnFailed(RuntimeError):
-    """A spawn that cannot succeed; the message is shown to the person."""
+def spawn_failed(message: str, reason: str, status_code: int = 500) -> SpawnException:
+    """A spawn that cannot succeed; JupyterHub shows ``message`` to the person as it is."""
+    return SpawnException(message, reason=reason, status_code=status_code)
 
 
 def _apply_options(spawner: CorehourSpawner, user_options: dict) -> None:
@@ -127,7 +129,9 @@ class CorehourSpawner(SlurmSpawner):
         return _boards[key]
 
     async def _fetch_queue(self, cluster: str) -> str:
-        argv = cluster_argv(self.site_model.clusters[cluster], ["squeue", "--all", "--json"])
+        argv = cluster_argv(
+            self.site_model.clusters[cluster], ["squeue", "--all", "--states=all", "--json"]
+        )
         result = await run_command(argv, timeout=self.slurm_timeout)
         if not result.ok:
             raise RuntimeError(result.stderr.strip() or f"squeue exited with {result.returncode}")
@@ -213,7 +217,9 @@ class CorehourSpawner(SlurmSpawner):
             timeout=self.slurm_timeout,
         )
         if not result.ok:
-            raise SpawnFailed(f"Slurm on {cluster} refused the job: {_last_line(result)}")
+            raise spawn_failed(
+                f"Slurm on {cluster} refused the job: {_last_line(result)}", "slurm_refused", 503
+            )
         self.job_id = result.stdout.strip().splitlines()[-1].split(";")[0]
         self.log.info(
             "%s: job %s submitted to %s/%s", self._log_name, self.job_id, cluster, request.partition
@@ -261,7 +267,7 @@ class CorehourSpawner(SlurmSpawner):
                 candidates, dict(zip(candidates, answers, strict=True)), datetime.now()
             )
         except NoClusterAvailable as e:
-            raise SpawnFailed(str(e)) from None
+            raise spawn_failed(str(e), "no_cluster", 503) from None
 
     async def _wait_until_serving(self, cluster: str, submitted_at: float, output: str) -> str:
         """Follow the job until its server listens; fail at once if the job ends first."""
@@ -316,9 +322,10 @@ class CorehourSpawner(SlurmSpawner):
         log_text = (
             tail.stdout.strip() if tail.ok and tail.stdout.strip() else "(the job wrote no log)"
         )
-        raise SpawnFailed(
+        raise spawn_failed(
             f"The server's Slurm job {job_id} on {cluster} ended ({state}) before the server started.\n"
-            f"Last lines of {log_path}:\n{log_text}"
+            f"Last lines of {log_path}:\n{log_text}",
+            "job_ended",
         )
 
     # -- poll and stop ----------------------------------------------------------

@@ -34,7 +34,7 @@ def slurm(cluster: str, *argv: str, check: bool = True) -> subprocess.CompletedP
 
 
 def squeue_jobs(cluster: str) -> list[dict]:
-    return json.loads(slurm(cluster, "squeue", "--all", "--json").stdout)["jobs"]
+    return json.loads(slurm(cluster, "squeue", "--all", "--states=all", "--json").stdout)["jobs"]
 
 
 def job_state(job: dict) -> str:
@@ -90,7 +90,7 @@ class Portal:
     def __init__(
         self,
         workdir: Path,
-        base_port: int = 18000,
+        base_port: int = 27000,
         site: dict | None = None,
         extra_config: str = "",
     ):

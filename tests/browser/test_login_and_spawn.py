@@ -66,10 +66,14 @@ def test_login_fill_the_form_and_land_in_jupyterlab(portal, browser):
     browser.set_window_size(390, 844)  # a phone: the form must still be usable
     shot(browser, "spawn-form-phone")
     browser.set_window_size(1280, 900)
-    browser.find_element(By.CSS_SELECTOR, "form#spawn_form [type=submit], #spawn_form input[type=submit]").click()
+    browser.find_element(
+        By.CSS_SELECTOR, "form#spawn_form [type=submit], #spawn_form input[type=submit]"
+    ).click()
 
     wait.until(lambda d: f"/user/{user}/lab" in d.current_url)
-    wait.until(ready.presence_of_element_located((By.CSS_SELECTOR, "#jp-main-dock-panel, .jp-LabShell")))
+    wait.until(
+        ready.presence_of_element_located((By.CSS_SELECTOR, "#jp-main-dock-panel, .jp-LabShell"))
+    )
     path = shot(browser, "jupyterlab")
     assert path.stat().st_size > 10_000
 
@@ -84,12 +88,16 @@ def test_a_refused_form_shows_the_message_and_submits_nothing(portal, browser):
     browser.find_element(By.ID, "password_input").send_keys(TEST_PASSWORD)
     browser.find_element(By.ID, "login_submit").click()
     browser.get(f"{portal.url}/hub/spawn/{user}")
-    WebDriverWait(browser, 30).until(ready.presence_of_element_located((By.ID, "corehour-spawn-form")))
+    WebDriverWait(browser, 30).until(
+        ready.presence_of_element_located((By.ID, "corehour-spawn-form"))
+    )
     # A person who edits the page can send anything; the hub must still refuse it.
     browser.execute_script("document.getElementById('ch-cores').removeAttribute('max');")
     cores = browser.find_element(By.ID, "ch-cores")
     cores.clear()
     cores.send_keys("64")
     browser.find_element(By.CSS_SELECTOR, "#spawn_form [type=submit]").click()
-    WebDriverWait(browser, 30).until(lambda d: "allows 1 to 8 cores; you asked for 64" in d.page_source)
+    WebDriverWait(browser, 30).until(
+        lambda d: "allows 1 to 8 cores; you asked for 64" in d.page_source
+    )
     assert alive_jobs("alpha", user) == [] and alive_jobs("beta", user) == []

@@ -1,5 +1,6 @@
 """What happens to servers when jobs die, Slurm goes away, or the hub restarts."""
 
+import re
 import subprocess
 import time
 
@@ -19,29 +20,26 @@ def reachable(portal, user, token, server=""):
 def test_a_job_that_dies_at_start_fails_the_spawn_within_2_seconds_with_its_log(portal, tokens):
     user = "chtest1"
     response = portal.start_server(user, tokens[user], "broken", profile="broken", cluster="alpha")
-    assert response.status_code in (201, 202), response.text
-    failure = None
-    for event in portal.progress_events(user, "broken", timeout=60):
-        if event.get("failed"):
-            failure = event
-            break
+    if response.status_code in (201, 202):
+        # The hub answered before the job died: the failure arrives on the progress stream.
+        events = portal.progress_events(user, "broken", token=tokens[user], timeout=60)
+        message = next(e for e in events if e.get("failed"))["message"]
+    else:
+        # The job died within the hub's own first wait: the start request itself fails.
+        assert response.status_code == 500, response.text
+        message = response.json()["message"]
     seen_at = time.time()
-    assert failure is not None, portal.log_tail()
-    message = failure["message"]
-    assert "ended" in message and "before the server started" in message
-    assert (
-        "/opt/corehour/images/not-installed/bin/batchspawner-singleuser" in message
-    )  # from the log tail
+    assert "ended" in message and "before the server started" in message, message
+    # The log tail names the interpreter the job could not find.
+    assert "/opt/corehour/images/not-installed/bin/batchspawner-singleuser" in message
     job_id = message.split("Slurm job ")[1].split()[0]
     job = next(j for j in squeue_jobs("alpha") if str(j["job_id"]) == job_id)
     assert job_state(job) in ("FAILED", "COMPLETED")
     ended = job["end_time"]["number"] if isinstance(job["end_time"], dict) else job["end_time"]
     # Slurm records whole seconds, so allow one second of rounding on top of the 2 s promise.
     assert seen_at - ended <= 3.0, f"failure reported {seen_at - ended:.1f} s after the job ended"
-    assert (
-        portal.server_model(user, "broken") is None
-        or not portal.server_model(user, "broken")["ready"]
-    )
+    model = portal.server_model(user, "broken")
+    assert model is None or not model["ready"]
 
 
 def test_waiting_job_shows_queue_position_reason_and_expected_start(portal, tokens):
@@ -66,15 +64,17 @@ def test_waiting_job_shows_queue_position_reason_and_expected_start(portal, toke
             time.sleep(0.2)
         response = portal.start_server(user, tokens[user], cluster="alpha", walltime_hours=1)
         assert response.status_code in (201, 202), response.text
-        queued = None
+        # Slurm fills in the reason at its next scheduling pass and the expected start at its
+        # next backfill pass (bf_interval=5), and the page shows each change as it comes.
+        queued = []
+        pattern = re.compile(
+            r"Queued on alpha/cpu: position 1, reason (Resources|Priority), expected start \d\d:\d\d:\d\d"
+        )
         for event in portal.progress_events(user, timeout=30):
-            if "Queued on alpha/cpu" in event.get("message", ""):
-                queued = event["message"]
+            queued.append(event.get("message", ""))
+            if pattern.search(queued[-1]):
                 break
-        assert queued is not None, portal.log_tail()
-        assert "position 1" in queued
-        assert "reason Resources" in queued or "reason Priority" in queued
-        assert "expected start" in queued
+        assert pattern.search(queued[-1]), queued
     finally:
         slurm("alpha", "scancel", blocker, check=False)
     portal.wait_ready(user, timeout=60)

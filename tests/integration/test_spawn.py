@@ -42,8 +42,9 @@ def test_gpu_server_on_alpha_gets_one_gpu_from_slurm(portal, tokens):
 
     job = the_job("alpha", user)
     assert job["partition"] == "gpu"
+    assert re.search(r"\bgres/gpu=1\b", job["tres_alloc_str"]), job["tres_alloc_str"]
     detail = slurm("alpha", "scontrol", "show", "job", str(job["job_id"])).stdout
-    assert re.search(r"AllocTRES=\S*gres/gpu=1\b", detail), detail
+    assert re.search(r"\bTRES=\S*gres/gpu=1\b", detail), detail
 
 
 def test_server_on_beta_runs_on_beta(portal, tokens):

@@ -14,27 +14,38 @@ from spawners.slurm_json import (
     queue_position,
 )
 
-FIXTURES = Path(__file__).parent / "fixtures" / "slurm-22.05.8"
+FIXTURES = Path(__file__).parent / "fixtures"
+
+# Both captures hold the same six jobs, in the same order; only the ids differ.
+VERSIONS = {
+    "slurm-22.05.8": {"first_id": 41, "pending_start": 1795681543, "test_only_now": (7, 55, 42)},
+    "slurm-24.11.5": {"first_id": 2, "pending_start": 1795681494, "test_only_now": (7, 54, 52)},
+}
+JOBS = [
+    # offset, state, reason, user, partition, node, alive
+    (0, "FAILED", "NonZeroExitCode", "alice", "cpu", "vm", False),
+    (1, "RUNNING", "None", "alice", "cpu", "vm", True),
+    (2, "RUNNING", "None", "bob", "gpu", "vm", True),
+    (3, "PENDING", "Resources", "alice", "cpu", "", True),
+    (4, "PENDING", "Priority", "bob", "cpu", "", True),
+    (5, "PENDING", "Resources", "hpcadmin", "gpu", "", True),
+]
 
 
-@pytest.fixture(scope="module")
-def mixed():
-    return parse_squeue_json((FIXTURES / "squeue-mixed.json").read_text())
+@pytest.fixture(scope="module", params=sorted(VERSIONS))
+def capture(request):
+    version = request.param
+    jobs = parse_squeue_json((FIXTURES / version / "squeue-mixed.json").read_text())
+    return version, VERSIONS[version], jobs
 
 
-@pytest.mark.parametrize(
-    ("job_id", "state", "reason", "user", "partition", "node", "alive"),
-    [
-        ("31", "FAILED", "NonZeroExitCode", "alice", "cpu", "vm", False),
-        ("32", "RUNNING", "None", "alice", "cpu", "vm", True),
-        ("33", "RUNNING", "None", "bob", "gpu", "vm", True),
-        ("34", "PENDING", "Resources", "alice", "cpu", "", True),
-        ("35", "PENDING", "Priority", "bob", "cpu", "", True),
-        ("36", "PENDING", "Resources", "hpcadmin", "gpu", "", True),
-    ],
-)
-def test_squeue_jobs(mixed, job_id, state, reason, user, partition, node, alive):
-    job = mixed[job_id]
+def job_id(capture, offset):
+    return str(capture[1]["first_id"] + offset)
+
+
+@pytest.mark.parametrize(("offset", "state", "reason", "user", "partition", "node", "alive"), JOBS)
+def test_squeue_jobs(capture, offset, state, reason, user, partition, node, alive):
+    job = capture[2][job_id(capture, offset)]
     assert (job.state, job.reason, job.user, job.partition, job.node) == (
         state,
         reason,
@@ -45,21 +56,29 @@ def test_squeue_jobs(mixed, job_id, state, reason, user, partition, node, alive)
     assert job.alive is alive
 
 
-def test_expected_start_and_gres_are_read(mixed):
-    assert mixed["34"].start_time == 1795680548
-    assert mixed["34"].start_time > mixed["34"].submit_time
-    assert "gres/gpu=1" in mixed["33"].tres_alloc
+def test_expected_start_and_gres_are_read(capture):
+    _, facts, jobs = capture
+    pending = jobs[job_id(capture, 3)]
+    assert pending.start_time == facts["pending_start"]
+    assert pending.start_time > pending.submit_time
+    assert "gres/gpu=1" in jobs[job_id(capture, 2)].tres_alloc
 
 
-@pytest.mark.parametrize(
-    ("job_id", "position"), [("34", 1), ("35", 2), ("36", 1), ("32", None), ("31", None)]
-)
-def test_queue_position_counts_pending_jobs_ahead_in_the_partition(mixed, job_id, position):
-    assert queue_position(job_id, mixed.values()) == position
+@pytest.mark.parametrize(("offset", "position"), [(3, 1), (4, 2), (5, 1), (1, None), (0, None)])
+def test_queue_position_counts_pending_jobs_ahead_in_the_partition(capture, offset, position):
+    assert queue_position(job_id(capture, offset), capture[2].values()) == position
 
 
-def test_empty_queue():
-    assert parse_squeue_json((FIXTURES / "squeue-empty.json").read_text()) == {}
+@pytest.mark.parametrize("version", sorted(VERSIONS))
+def test_controller_down_is_an_error_not_an_empty_queue(version):
+    # Slurm 22.05 exits 0 here with an empty job list and an "errors" entry.
+    with pytest.raises(SlurmOutputError):
+        parse_squeue_json((FIXTURES / version / "squeue-unreachable.json").read_text() or "")
+
+
+@pytest.mark.parametrize("version", sorted(VERSIONS))
+def test_empty_queue(version):
+    assert parse_squeue_json((FIXTURES / version / "squeue-empty.json").read_text()) == {}
 
 
 def test_newer_slurm_shapes_are_read_too():
@@ -88,20 +107,30 @@ def test_unreadable_squeue_output_is_an_error(text):
         parse_squeue_json(text)
 
 
-def test_sinfo_nodes():
-    (node,) = parse_sinfo_json((FIXTURES / "sinfo.json").read_text())
+@pytest.mark.parametrize("version", sorted(VERSIONS))
+def test_sinfo_nodes(version):
+    (node,) = parse_sinfo_json((FIXTURES / version / "sinfo.json").read_text())
     assert node.cpus == 32
     assert set(node.partitions) >= {"cpu", "gpu"}
-    (beta,) = parse_sinfo_json((FIXTURES / "sinfo-beta.json").read_text())
+    (beta,) = parse_sinfo_json((FIXTURES / version / "sinfo-beta.json").read_text())
     assert set(beta.partitions) >= {"cpu", "bigmem"}
 
 
-def test_sbatch_test_only():
-    now = parse_test_only((FIXTURES / "sbatch-test-only-now.txt").read_text())
-    later = parse_test_only((FIXTURES / "sbatch-test-only-later.txt").read_text())
-    assert now == datetime(2026, 11, 26, 7, 39, 7)
+@pytest.mark.parametrize("version", sorted(VERSIONS))
+def test_sbatch_test_only(version):
+    now = parse_test_only((FIXTURES / version / "sbatch-test-only-now.txt").read_text())
+    later = parse_test_only((FIXTURES / version / "sbatch-test-only-later.txt").read_text())
+    assert now == datetime(2026, 11, 26, *VERSIONS[version]["test_only_now"])
     assert later > now
     assert (
         parse_test_only("sbatch: error: Batch job submission failed: Invalid partition name")
         is None
     )
+
+
+@pytest.mark.parametrize("version", sorted(VERSIONS))
+def test_busy_and_unreachable_sinfo(version):
+    (busy,) = parse_sinfo_json((FIXTURES / version / "sinfo-busy.json").read_text())
+    assert busy.alloc_cpus > 0
+    with pytest.raises(SlurmOutputError):
+        parse_sinfo_json((FIXTURES / version / "sinfo-unreachable.json").read_text() or "")
