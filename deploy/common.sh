@@ -1,0 +1,37 @@
+# shellcheck shell=bash disable=SC2034 # the variables are used by the scripts that source this
+# Shared by the deploy/ scripts: the fixed paths other code relies on, and small helpers.
+# Sourced, not run.
+
+COREHOUR_SLURM_ETC=/etc/corehour/slurm
+COREHOUR_VAR=/var/lib/corehour
+COREHOUR_LOG=/var/log/corehour
+COREHOUR_RUN=/run/corehour
+COREHOUR_CLUSTERS=(alpha beta)
+COREHOUR_ACCOUNT=corehour
+
+say() { printf 'corehour: %s\n' "$*"; }
+die() {
+	printf 'corehour: error: %s\n' "$*" >&2
+	exit 1
+}
+
+need_root() {
+	[ "$(id -u)" = 0 ] || die "$(basename "$0") must run as root (it manages users and system daemons)."
+}
+
+slurm_conf_of() { printf '%s/%s/slurm.conf' "$COREHOUR_SLURM_ETC" "$1"; }
+
+# Run a Slurm client command against one cluster: on_cluster alpha squeue --json
+on_cluster() {
+	local cluster=$1
+	shift
+	SLURM_CONF=$(slurm_conf_of "$cluster") "$@"
+}
+
+# sacctmgr talks to the slurmdbd that both clusters share; alpha's config names it.
+sacctmgr_i() { on_cluster alpha timeout 30 sacctmgr -i "$@"; }
+sacctmgr_q() { on_cluster alpha timeout 30 sacctmgr -n -P "$@"; }
+
+answers_on() { timeout 2 bash -c ": </dev/tcp/$1/$2" 2>/dev/null; }
+
+random_password() { LC_ALL=C tr -dc 'A-Za-z0-9' </dev/urandom | head -c "${1:-20}" || true; }

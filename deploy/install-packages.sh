@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# Installs what corehour needs from Debian (12 or 13), plus configurable-http-proxy from npm.
+# When everything is present it touches neither apt nor npm and takes well under a second.
+#
+# Database servers are installed only when nothing answers on their port, so a machine
+# that already runs MariaDB (127.0.0.1:3306) or PostgreSQL (127.0.0.1:5432) keeps its own.
+# A PostgreSQL server started here trusts connections from 127.0.0.1: fine for a test
+# database on a development machine, never for production.
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=deploy/common.sh
+. "$here/common.sh"
+
+chp_version=5.3.0
+
+# No python3-pip: virtual environments get pip from python3-venv.
+packages=(
+	munge slurm-wlm slurmdbd mariadb-client
+	sudo python3-venv python3-dev
+	chromium chromium-driver fonts-liberation
+	git curl ca-certificates procps iproute2
+)
+
+installed_packages() {
+	dpkg-query -W -f='${Package} ${db:Status-Status}\n' "$@" 2>/dev/null | awk '$2 == "installed" { print $1 }' || true
+}
+
+postgres_server_installed() { compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null; }
+
+# What is missing, as a list of Debian packages.
+missing_packages() {
+	local have p
+	have=$(installed_packages "${packages[@]}" mariadb-server)
+	for p in "${packages[@]}"; do
+		grep -qx "$p" <<<"$have" || echo "$p"
+	done
+	# NodeSource's nodejs bundles npm and conflicts with Debian's npm: judge by the commands.
+	command -v node >/dev/null || echo nodejs
+	command -v npm >/dev/null || echo npm
+	if ! answers_on 127.0.0.1 3306 && ! grep -qx mariadb-server <<<"$have"; then echo mariadb-server; fi
+	if ! answers_on 127.0.0.1 5432 && ! postgres_server_installed; then echo postgresql; fi
+}
+
+apt_install() {
+	local policy=/usr/sbin/policy-rc.d made_policy=no
+	# Package scripts must not start daemons here (there is no init system to manage them);
+	# deploy/clusters.sh starts what corehour needs.
+	if [ ! -e "$policy" ]; then
+		printf '#!/bin/sh\nexit 101\n' >"$policy"
+		chmod 0755 "$policy"
+		made_policy=yes
+	fi
+	say "installing from Debian: $*"
+	export DEBIAN_FRONTEND=noninteractive
+	local rc=0
+	{ apt-get update -q && apt-get install -y -q --no-install-recommends "$@"; } || rc=$?
+	[ "$made_policy" = no ] || rm -f "$policy"
+	[ "$rc" -eq 0 ] || die "apt-get failed (exit $rc); see the messages above."
+}
+
+# Starts the local PostgreSQL cluster when nothing answers on 127.0.0.1:5432.
+ensure_postgres_running() {
+	answers_on 127.0.0.1 5432 && return
+	local version hba
+	version=$(find /etc/postgresql -mindepth 1 -maxdepth 1 -printf '%f\n' 2>/dev/null | sort -V | tail -n 1)
+	[ -n "$version" ] || die "PostgreSQL is installed but has no cluster under /etc/postgresql; run pg_createcluster."
+	hba=/etc/postgresql/$version/main/pg_hba.conf
+	if ! grep -qE '^host[[:space:]]+all[[:space:]]+all[[:space:]]+127\.0\.0\.1/32[[:space:]]+trust' "$hba"; then
+		sed -i '1i # corehour: local test databases, no password from 127.0.0.1\nhost all all 127.0.0.1/32 trust' "$hba"
+		say "PostgreSQL $version: trusting connections from 127.0.0.1 ($hba)"
+	fi
+	pg_ctlcluster --skip-systemctl-redirect "$version" main start
+	local deadline=$((SECONDS + 10))
+	until answers_on 127.0.0.1 5432 || [ "$SECONDS" -ge "$deadline" ]; do sleep 0.2; done
+	answers_on 127.0.0.1 5432 || die "PostgreSQL $version did not start; see /var/log/postgresql/."
+	say "PostgreSQL $version: running on 127.0.0.1:5432"
+}
+
+ensure_proxy() {
+	if command -v configurable-http-proxy >/dev/null; then return; fi
+	say "installing configurable-http-proxy@$chp_version with npm"
+	npm install -g --no-fund --no-audit --loglevel=error "configurable-http-proxy@$chp_version" >/dev/null
+	command -v configurable-http-proxy >/dev/null || die "npm installed configurable-http-proxy, but it is not on PATH."
+}
+
+main() {
+	need_root
+	local missing
+	mapfile -t missing < <(missing_packages)
+	if [ ${#missing[@]} -gt 0 ]; then
+		apt_install "${missing[@]}"
+	else
+		say "Debian packages: all present"
+	fi
+	ensure_postgres_running
+	ensure_proxy
+	say "packages ready: slurm $(slurmd -V | awk '{print $NF}'), node $(node --version)," \
+		"configurable-http-proxy $(configurable-http-proxy --version 2>/dev/null || echo '?')"
+}
+
+main "$@"
