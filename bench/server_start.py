@@ -31,7 +31,8 @@ import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-RESULTS = Path(__file__).resolve().parent / "results"
+from bench.report import write_result
+
 AS_NOBODY = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", "--"]
 # Undoes images/base/etc/jupyter/jupyter_server_config.json from a user-level
 # config dir, which Jupyter reads after the image's own.
@@ -162,23 +163,29 @@ def main() -> None:
             samples["candidate"].append(measure(candidate[0], hub_port, candidate[1]))
     hub.shutdown()
 
-    report = {
-        "image": args.image,
-        "baseline": args.baseline or f"{args.image} with stock Jupyter settings",
-        "runs": args.runs,
-        "median_seconds": {},
-        "ratio_baseline_over_candidate": {},
+    medians = {
+        side: {
+            m: statistics.median(s[m] for s in samples[side]) for m in ("ready", "help", "import")
+        }
+        for side in ("baseline", "candidate")
     }
     for metric in ("ready", "help", "import"):
-        base = statistics.median(s[metric] for s in samples["baseline"])
-        cand = statistics.median(s[metric] for s in samples["candidate"])
-        report["median_seconds"][metric] = {"baseline": round(base, 3), "candidate": round(cand, 3)}
-        report["ratio_baseline_over_candidate"][metric] = round(base / cand, 2)
+        base, cand = medians["baseline"][metric], medians["candidate"][metric]
         print(
-            f"{metric:7} baseline {base:6.3f} s   candidate {cand:6.3f} s   ratio {base / cand:4.2f}"
+            f"{metric:7} baseline {base:6.3f} s   candidate {cand:6.3f} s   ratio {cand / base:4.2f}"
         )
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "server_start.json").write_text(json.dumps(report, indent=2) + "\n")
+    write_result(
+        "server_start",
+        "median time from launching jupyterhub-singleuser to /api answering, as nobody",
+        "s",
+        medians["candidate"]["ready"],
+        medians["baseline"]["ready"],
+        image=args.image,
+        baseline_is=args.baseline or f"{args.image} with stock Jupyter settings",
+        runs=args.runs,
+        help_seconds={k: round(v["help"], 3) for k, v in medians.items()},
+        import_seconds={k: round(v["import"], 3) for k, v in medians.items()},
+    )
 
 
 if __name__ == "__main__":

@@ -11,7 +11,6 @@ Needs the clusters and environments that `./corehour test` sets up.
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import statistics
 import tempfile
@@ -19,9 +18,9 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from bench.report import write_result
 from tests.harness import SLURM_CONF, Portal, alive_jobs, ensure_users, slurm, test_site
 
-RESULTS = Path(__file__).resolve().parent / "results"
 IMAGE = "/opt/corehour/images/base"
 
 STOCK_CONFIG = f"""
@@ -117,20 +116,6 @@ def measure(
         portal.stop()
 
 
-def write(name: str, metric: str, unit: str, ours: float, baseline: float, **extra) -> None:
-    RESULTS.mkdir(exist_ok=True)
-    result = {
-        "metric": metric,
-        "unit": unit,
-        "ours": round(ours, 3),
-        "baseline": round(baseline, 3),
-        "ratio": round(ours / baseline, 3) if baseline else None,
-        **extra,
-    }
-    (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n")
-    print(f"{name}: {result}")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=10)
@@ -143,7 +128,7 @@ def main() -> None:
         ours = measure("ours", Path(tmp), users, args.runs, args.burst, args.cycle)
         stock = measure("stock", Path(tmp), users, args.runs, args.burst, args.cycle)
     machine = "2-core Debian VM, idle alpha/cpu, both spawners in one run"
-    write(
+    write_result(
         "spawn_latency",
         "p50 time from start request to ready, 10 sequential spawns",
         "s",
@@ -154,7 +139,7 @@ def main() -> None:
         baseline_all=stock["latencies"],
         machine=machine,
     )
-    write(
+    write_result(
         "spawn_burst",
         f"p95 time to ready, {args.burst} concurrent spawns",
         "s",
@@ -164,7 +149,7 @@ def main() -> None:
         baseline_failures=stock["burst_failures"],
         machine=machine,
     )
-    write(
+    write_result(
         "poll_calls",
         f"slurmctld job-info queries per {args.cycle:g} s poll cycle with {args.burst} running servers",
         "queries per cluster per cycle",
