@@ -19,8 +19,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import pwd
 from datetime import datetime
+from functools import partial
 
 from batchspawner import SlurmSpawner
 from jupyterhub.spawner import SpawnException
@@ -39,8 +41,8 @@ from .status_board import StatusBoard
 
 port_api.install()
 
-_sites: dict[int, Site] = {}
-_boards: dict[int, StatusBoard] = {}
+_sites: dict[str, Site] = {}
+_boards: dict[str, StatusBoard] = {}
 
 
 def spawn_failed(message: str, reason: str, status_code: int = 500) -> SpawnException:
@@ -115,27 +117,27 @@ class CorehourSpawner(SlurmSpawner):
         return "0.0.0.0"
 
     @property
+    def _site_key(self) -> str:
+        # traitlets gives every spawner its own deep copy of the config, so the site is
+        # shared by content, not by identity: one model and one status board per site.
+        key = getattr(self, "_site_key_cache", None)
+        if key is None:
+            key = self._site_key_cache = json.dumps(self.site, sort_keys=True)
+        return key
+
+    @property
     def site_model(self) -> Site:
-        key = id(self.site)
+        key = self._site_key
         if key not in _sites:
             _sites[key] = parse_site(self.site, "c.CorehourSpawner.site")
         return _sites[key]
 
     @property
     def board(self) -> StatusBoard:
-        key = id(self.site)
+        key = self._site_key
         if key not in _boards:
-            _boards[key] = StatusBoard(self._fetch_queue)
+            _boards[key] = StatusBoard(partial(_fetch_queue, self.site_model, self.slurm_timeout))
         return _boards[key]
-
-    async def _fetch_queue(self, cluster: str) -> str:
-        argv = cluster_argv(
-            self.site_model.clusters[cluster], ["squeue", "--all", "--states=all", "--json"]
-        )
-        result = await run_command(argv, timeout=self.slurm_timeout)
-        if not result.ok:
-            raise RuntimeError(result.stderr.strip() or f"squeue exited with {result.returncode}")
-        return result.stdout
 
     def _as_user(self, cluster: str, argv: list[str]) -> list[str]:
         return cluster_argv(
@@ -370,6 +372,14 @@ def _form_to_options(formdata: dict[str, list[str]]) -> dict[str, str]:
         return options_from_form(formdata)
     except OptionError as e:
         raise web.HTTPError(400, str(e)) from None
+
+
+async def _fetch_queue(site: Site, timeout: float, cluster: str) -> str:
+    argv = cluster_argv(site.clusters[cluster], ["squeue", "--all", "--states=all", "--json"])
+    result = await run_command(argv, timeout=timeout)
+    if not result.ok:
+        raise RuntimeError(result.stderr.strip() or f"squeue exited with {result.returncode}")
+    return result.stdout
 
 
 async def _listening(host: str, port: int) -> bool:

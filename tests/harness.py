@@ -66,7 +66,7 @@ def test_site(base_port: int, poll_interval: float = 3.0) -> dict:
         admin_users=["hpcadmin"],
         poll_interval=poll_interval,
         start_timeout=90,
-        named_server_limit_per_user=5,
+        named_server_limit_per_user=2,
     )
     site["images"]["broken"] = {
         "display_name": "An image that is declared but not installed",
@@ -249,8 +249,9 @@ class Portal:
         self.request("DELETE", path, json={"remove": bool(server)})
 
     def stop_all(self, users) -> None:
+        """Stop every server of ``users`` and delete their named ones, stopped ones included."""
         for user in users:
-            model = self.request("GET", f"/users/{user}").json()
+            model = self.request("GET", f"/users/{user}?include_stopped_servers=1").json()
             for name in list(model.get("servers", {})):
                 self.stop_server(user, name)
         for user in users:

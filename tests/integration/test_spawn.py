@@ -108,3 +108,18 @@ def test_user_b_gets_403_on_user_a_server(portal, tokens):
     reply = portal.request("DELETE", "/users/chtest1/server", token=tokens["chtest2"])
     assert reply.status_code in (403, 404)
     assert portal.server_model("chtest1")["ready"]
+
+
+def test_one_person_runs_a_cpu_and_a_gpu_server_at_once_up_to_the_limit(portal, tokens):
+    user = "chtest3"
+    limit = portal.site["hub"]["named_server_limit_per_user"]
+    assert portal.start_server(user, tokens[user], "cpu", profile="cpu").status_code in (201, 202)
+    assert portal.start_server(user, tokens[user], "gpu", profile="gpu").status_code in (201, 202)
+    portal.wait_ready(user, "cpu")
+    portal.wait_ready(user, "gpu")
+    partitions = sorted(j["partition"] for c in ("alpha", "beta") for j in alive_jobs(c, user))
+    assert partitions == ["cpu", "gpu"]
+    assert limit == 2
+    refused = portal.start_server(user, tokens[user], "third")
+    assert refused.status_code == 400
+    assert "maximum of 2 named servers" in refused.json()["message"]
