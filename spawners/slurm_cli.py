@@ -48,6 +48,11 @@ def cluster_argv(
     return command
 
 
+# Commands run as the person must not inherit the hub's environment (it holds the
+# proxy's token, and a person can read the environment of their own processes).
+CLEAN_ENV = {"PATH": "/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"}
+
+
 async def run_command(
     argv: Sequence[str],
     *,
@@ -55,11 +60,14 @@ async def run_command(
     input_text: str | None = None,
     timeout: float = 30.0,
 ) -> CommandResult:
-    """Run ``argv``; a timeout or a missing program becomes a failed result, not an exception."""
+    """Run ``argv``; a timeout or a missing program becomes a failed result, not an exception.
+
+    Without ``env`` the command gets :data:`CLEAN_ENV`, never the hub's own environment.
+    """
     try:
         proc = await asyncio.create_subprocess_exec(
             *argv,
-            env=dict(env) if env is not None else None,
+            env=dict(env) if env is not None else dict(CLEAN_ENV),
             stdin=asyncio.subprocess.PIPE if input_text is not None else asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,

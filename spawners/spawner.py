@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import json
 import pwd
+import string
 from datetime import datetime
 from functools import partial
 
@@ -41,6 +42,7 @@ from .status_board import StatusBoard
 
 port_api.install()
 
+_JOB_NAME_CHARS = frozenset(string.ascii_lowercase + string.digits + "-")
 _sites: dict[str, Site] = {}
 _boards: dict[str, StatusBoard] = {}
 
@@ -196,7 +198,15 @@ class CorehourSpawner(SlurmSpawner):
         self.port = 0
         self._port_set = asyncio.Event()
         request = self.request or validate_user_options(self.user_options, self.site_model)
-        home = pwd.getpwnam(self.user.name).pw_dir
+        try:
+            home = pwd.getpwnam(self.user.name).pw_dir
+        except KeyError:
+            raise spawn_failed(
+                f"There is no Unix account named {self.user.name!r} on this system; "
+                "ask the centre's support to create one.",
+                "no_account",
+                403,
+            ) from None
         spec = self._job_spec(request, home)
         script = render_batch_script(spec)
 
@@ -240,7 +250,7 @@ class CorehourSpawner(SlurmSpawner):
             f"{prefix}/bin/jupyterhub-singleuser",
             *self.get_args(),
         ]
-        suffix = "".join(c for c in self.name.lower() if c.isalnum() or c == "-")[:24]
+        suffix = "".join(c for c in self.name.lower() if c in _JOB_NAME_CHARS)[:24]
         return JobSpec(
             job_name=f"corehour-{suffix}" if suffix else "corehour",
             partition=request.partition,
