@@ -172,6 +172,7 @@ class CorehourSpawner(SlurmSpawner):
     @observe("port")
     def _port_reported(self, change):
         if change.new:
+            self._reported_at = self.board.clock()
             self._port_event().set()
 
     def _port_event(self) -> asyncio.Event:
@@ -288,6 +289,9 @@ class CorehourSpawner(SlurmSpawner):
         node = ""
         while not (reported.is_set() and node and await _listening(node, self.port)):
             newer_than = max(submitted_at, self.board.clock() - self.start_poll_interval)
+            if reported.is_set() and not node:
+                # The job reported its port, so a query from now on shows it running.
+                newer_than = max(newer_than, self._reported_at)
             snap = await self.board.snapshot(cluster, newer_than)
             if not snap.reachable:
                 message = f"Slurm on {cluster} is not answering; still trying"
@@ -303,7 +307,7 @@ class CorehourSpawner(SlurmSpawner):
             if message != last_message:
                 self._say(message, 50 if "running" in message else 30)
                 last_message = message
-            if reported.is_set() and node:
+            if reported.is_set():
                 await asyncio.sleep(0.05)  # the server is importing; check its port often
             else:
                 with contextlib.suppress(TimeoutError):

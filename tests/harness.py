@@ -46,7 +46,7 @@ def alive_jobs(cluster: str, user: str | None = None) -> list[dict]:
     return [
         j
         for j in squeue_jobs(cluster)
-        if job_state(j) in ("PENDING", "RUNNING", "CONFIGURING", "COMPLETING")
+        if job_state(j) in ("PENDING", "RUNNING", "CONFIGURING")
         and (user is None or j["user_name"] == user)
     ]
 
