@@ -19,7 +19,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from .site_config import Site
+from .site_config import IntRange, Site
 
 AUTO = "auto"
 ALLOWED_KEYS = ("profile", "cluster", "cores", "memory_gb", "gpus", "walltime_hours", "image")
@@ -111,30 +111,19 @@ def validate_user_options(options: Mapping[str, object] | None, site: Site) -> S
     if cluster == AUTO and "cluster" not in options and len(hosts) == 1:
         cluster = hosts[0]
 
-    cores = _in_range(
-        "cores",
-        _whole_number("cores", options.get("cores", profile.cores.default)),
-        profile.cores.min,
-        profile.cores.max,
-        "cores",
-        label,
-    )
-    memory_gb = _in_range(
-        "memory_gb",
-        _whole_number("memory_gb", options.get("memory_gb", profile.memory_gb.default)),
-        profile.memory_gb.min,
-        profile.memory_gb.max,
-        "GB of memory",
-        label,
-    )
-    gpus = _whole_number("gpus", options.get("gpus", profile.gpus.default))
-    if gpus and profile.gpus.max == 0:
+    def ranged(field: str, limits: IntRange, unit: str) -> int:
+        number = _whole_number(field, options.get(field, limits.default))
+        return _in_range(field, number, limits.min, limits.max, unit, label)
+
+    cores = ranged("cores", profile.cores, "cores")
+    memory_gb = ranged("memory_gb", profile.memory_gb, "GB of memory")
+    if profile.gpus.max == 0 and _whole_number("gpus", options.get("gpus", 0)):
         raise OptionError(
             "gpus",
-            f"partition '{profile.partition}' has no GPUs; you asked for {gpus}. "
+            f"partition '{profile.partition}' has no GPUs; you asked for {options['gpus']}. "
             "Choose a GPU profile to get one.",
         )
-    _in_range("gpus", gpus, profile.gpus.min, profile.gpus.max, "GPUs", label)
+    gpus = ranged("gpus", profile.gpus, "GPUs")
 
     hours = _hours("walltime_hours", options.get("walltime_hours", profile.walltime_hours.default))
     if not 0 < hours <= profile.walltime_hours.max:

@@ -222,7 +222,6 @@ class CorehourSpawner(SlurmSpawner):
             self._as_user(cluster, ["mkdir", "-p", f"{home}/{self.log_subdir}"]),
             timeout=self.slurm_timeout,
         )
-        submitted_at = self.board.clock()
         result = await run_command(
             self._as_user(cluster, ["sbatch", "--parsable"]),
             env=self.get_env(),
@@ -234,6 +233,8 @@ class CorehourSpawner(SlurmSpawner):
                 f"Slurm on {cluster} refused the job: {_last_line(result)}", "slurm_refused", 503
             )
         self.job_id = result.stdout.strip().splitlines()[-1].split(";")[0]
+        # Only a squeue that starts after sbatch has returned is sure to list the job.
+        submitted_at = self.board.clock()
         self.log.info(
             "%s: job %s submitted to %s/%s", self._log_name, self.job_id, cluster, request.partition
         )
@@ -334,7 +335,8 @@ class CorehourSpawner(SlurmSpawner):
             timeout=self.slurm_timeout,
         )
         job_id = self.job_id
-        self.clear_state()
+        # Never leave a server running that the hub has given up on.
+        await run_command(self._as_user(cluster, ["scancel", job_id]), timeout=self.slurm_timeout)
         log_text = (
             tail.stdout.strip() if tail.ok and tail.stdout.strip() else "(the job wrote no log)"
         )

@@ -219,6 +219,14 @@ class Portal:
         path = f"/users/{user}/servers/{server}" if server else f"/users/{user}/server"
         return self.request("POST", path, token=token, json=options)
 
+    def start_and_wait(self, servers, tokens, **options) -> None:
+        """Start ``servers`` ((user, name) pairs) together and wait until all are ready."""
+        for user, name in servers:
+            response = self.start_server(user, tokens[user], name, **options)
+            assert response.status_code in (201, 202), response.text
+        for user, name in servers:
+            self.wait_ready(user, name)
+
     def wait_ready(self, user: str, server: str = "", timeout: float = 60) -> dict:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -82,13 +82,7 @@ def test_waiting_job_shows_queue_position_reason_and_expected_start(portal, toke
 
 def test_after_a_hub_restart_three_running_servers_are_still_reachable(portal, tokens):
     servers = [("chtest1", ""), ("chtest1", "second"), ("chtest2", "")]
-    for user, name in servers:
-        assert portal.start_server(user, tokens[user], name, cluster="alpha").status_code in (
-            201,
-            202,
-        )
-    for user, name in servers:
-        portal.wait_ready(user, name)
+    portal.start_and_wait(servers, tokens, cluster="alpha")
     jobs_before = sorted(
         j["job_id"] for j in alive_jobs("alpha") if j["user_name"].startswith("chtest")
     )

@@ -17,13 +17,7 @@ def job_info_rpcs(cluster):
 
 def test_four_servers_cost_one_job_query_per_cycle(portal, tokens):
     servers = [("chtest1", ""), ("chtest1", "b"), ("chtest2", ""), ("chtest3", "")]
-    for user, name in servers:
-        assert portal.start_server(user, tokens[user], name, cluster="alpha").status_code in (
-            201,
-            202,
-        )
-    for user, name in servers:
-        portal.wait_ready(user, name)
+    portal.start_and_wait(servers, tokens, cluster="alpha")
     cycle = portal.site["hub"]["poll_interval"]
     time.sleep(cycle)  # let every server settle into the regular cycle
 
