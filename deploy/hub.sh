@@ -21,43 +21,51 @@ hub_pid=$COREHOUR_RUN/jupyterhub.pid
 proxy_pid=$COREHOUR_RUN/proxy.pid
 proxy_token_file=$state/proxy_token
 
-bind_url() {
-	"$hub_python" -c 'import sys, yaml; print((yaml.safe_load(open(sys.argv[1])).get("hub") or {}).get("bind_url", "http://127.0.0.1:8000"))' "$site"
+# Prints "bind_url hub_ip hub_port proxy_api_url" from the site file (and validates it).
+site_endpoints() {
+	"$hub_python" -c 'import sys
+from spawners.site_config import SiteConfigError, load_site
+try:
+    hub = load_site(sys.argv[1]).hub
+except SiteConfigError as e:
+    sys.exit(f"corehour: {e}")
+print(hub.bind_url, hub.hub_ip, hub.hub_port, hub.proxy_api_url)' "$site"
 }
 
 running() { start-stop-daemon --status --pidfile "$1" >/dev/null 2>&1; }
 
 start_proxy() {
 	running "$proxy_pid" && return 0
-	local url host port
-	url=$(bind_url)
+	local url hub_ip hub_port api_url host port api_host api_port
+	read -r url hub_ip hub_port api_url <<<"$(site_endpoints)"
 	host=$(printf '%s' "$url" | sed -E 's#^https?://([^:/]+).*#\1#')
 	port=$(printf '%s' "$url" | sed -nE 's#^https?://[^:/]+:([0-9]+).*#\1#p')
+	api_host=$(printf '%s' "$api_url" | sed -E 's#^https?://([^:/]+).*#\1#')
+	api_port=$(printf '%s' "$api_url" | sed -nE 's#^https?://[^:/]+:([0-9]+).*#\1#p')
 	say "starting configurable-http-proxy on $host:${port:-80}"
-	CONFIGPROXY_AUTH_TOKEN=$(cat "$proxy_token_file") start-stop-daemon --start --background \
-		--make-pidfile --pidfile "$proxy_pid" --startas /bin/bash -- -c \
-		"exec configurable-http-proxy --ip '$host' --port '${port:-80}' --api-ip 127.0.0.1 --api-port 8001 \
-		--default-target http://127.0.0.1:8081 --error-target http://127.0.0.1:8081/hub/error \
+	env -i PATH=/usr/local/bin:/usr/bin:/bin CONFIGPROXY_AUTH_TOKEN="$(cat "$proxy_token_file")" \
+		start-stop-daemon --start --background --make-pidfile --pidfile "$proxy_pid" --startas /bin/bash -- -c \
+		"exec configurable-http-proxy --ip '$host' --port '${port:-80}' --api-ip '$api_host' --api-port '${api_port:-8001}' \
+		--default-target http://$hub_ip:$hub_port --error-target http://$hub_ip:$hub_port/hub/error \
 		>>'$COREHOUR_LOG/proxy.log' 2>&1"
 }
 
 start_hub() {
 	running "$hub_pid" && return 0
 	say "starting JupyterHub (log: $COREHOUR_LOG/jupyterhub.log)"
-	(
-		cd "$state"
-		export COREHOUR_SITE=$site COREHOUR_STATE_DIR=$state
-		CONFIGPROXY_AUTH_TOKEN=$(cat "$proxy_token_file")
-		export CONFIGPROXY_AUTH_TOKEN
-		export PATH=/opt/corehour/hub/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+	# A clean environment: whatever the admin's shell holds must not reach the hub or,
+	# through JupyterHub's env_keep, every notebook job.
+	(cd "$state" && env -i \
+		PATH=/opt/corehour/hub/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+		LANG=C.UTF-8 HOME=/root COREHOUR_SITE="$site" COREHOUR_STATE_DIR="$state" \
+		CONFIGPROXY_AUTH_TOKEN="$(cat "$proxy_token_file")" \
 		start-stop-daemon --start --background --make-pidfile --pidfile "$hub_pid" --startas /bin/bash -- -c \
-			"exec /opt/corehour/hub/bin/jupyterhub -f '$repo/jupyterhub_config.py' >>'$COREHOUR_LOG/jupyterhub.log' 2>&1"
-	)
+		"exec /opt/corehour/hub/bin/jupyterhub -f '$repo/jupyterhub_config.py' >>'$COREHOUR_LOG/jupyterhub.log' 2>&1")
 }
 
 wait_healthy() {
-	local url deadline=$((SECONDS + 60))
-	url=$(bind_url)
+	local url rest deadline=$((SECONDS + 60))
+	read -r url rest <<<"$(site_endpoints)"
 	until curl -fsS -o /dev/null "$url/hub/health"; do
 		if [ "$SECONDS" -ge "$deadline" ] || ! running "$hub_pid"; then
 			tail -n 30 "$COREHOUR_LOG/jupyterhub.log" >&2 || true
@@ -81,6 +89,7 @@ chmod 700 "$state"
 case "${1:-}" in
 start)
 	[ -f "$site" ] || die "no site file at $site; run './corehour up' or set COREHOUR_SITE."
+	site_endpoints >/dev/null
 	start_proxy
 	start_hub
 	wait_healthy
@@ -91,7 +100,10 @@ stop)
 	say "hub and proxy stopped; notebook servers keep running as Slurm jobs"
 	;;
 restart)
+	[ -f "$site" ] || die "no site file at $site; run './corehour up' or set COREHOUR_SITE."
+	site_endpoints >/dev/null
 	stop_one "$hub_pid"
+	start_proxy
 	start_hub
 	wait_healthy
 	;;

@@ -29,6 +29,7 @@ class JobSpec:
     workdir: str
     output: str
     command: Sequence[str]
+    path_prefix: str | None = None  # the image's bin folder, first on PATH in the job
     account: str | None = None
 
 
@@ -44,7 +45,7 @@ def _check(spec: JobSpec) -> None:
             raise ValueError(f"{field} must be a positive integer, got {value!r}")
     if isinstance(spec.gpus, bool) or not isinstance(spec.gpus, int) or spec.gpus < 0:
         raise ValueError(f"gpus must be a non-negative integer, got {spec.gpus!r}")
-    for field in ("workdir", "output"):
+    for field in ("workdir", "output") + (("path_prefix",) if spec.path_prefix else ()):
         if not _PATH.fullmatch(getattr(spec, field)):
             raise ValueError(f"{field} {getattr(spec, field)!r} is not a safe absolute path")
     if not spec.command:
@@ -73,6 +74,7 @@ def render_batch_script(spec: JobSpec) -> str:
     lines += [
         "# The server runs as the batch step itself: no srun, so nothing re-resolves PATH.",
         'echo "corehour: notebook server starting on $(hostname) in job ${SLURM_JOB_ID}"',
+        *([f"export PATH={shlex.quote(spec.path_prefix)}:$PATH"] if spec.path_prefix else []),
         f"exec {shlex.join(spec.command)}",
         "",
     ]

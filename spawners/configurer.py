@@ -51,6 +51,8 @@ def update_auth(c, site: Site) -> None:
     c.Authenticator.admin_users = set(site.hub.admin_users)
     c.Authenticator.allowed_users = set(site.hub.admin_users)
     c.PAMAuthenticator.allowed_groups = set(site.hub.allowed_groups)
+    # Group membership is checked at every login: someone taken out of the group is out.
+    c.Authenticator.allow_existing_users = False
     # PAM's account check needs a session stack that containers rarely have.
     c.PAMAuthenticator.check_account = True
     c.PAMAuthenticator.open_sessions = False

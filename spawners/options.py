@@ -71,7 +71,9 @@ def _whole_number(field: str, value: object) -> int:
 def _hours(field: str, value: object) -> float:
     if isinstance(value, bool):
         raise OptionError(field, "must be a number of hours, not true/false.")
-    if isinstance(value, (int, float)) or (isinstance(value, str) and _DECIMAL.fullmatch(value)):
+    if isinstance(value, int) and abs(value) > 10**6:
+        number = math.inf  # float() of a huge JSON integer would overflow
+    elif isinstance(value, (int, float)) or (isinstance(value, str) and _DECIMAL.fullmatch(value)):
         number = float(value)
     else:
         raise OptionError(

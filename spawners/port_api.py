@@ -22,6 +22,8 @@ class PortReportHandler(APIHandler):
     @web.authenticated
     def post(self):
         token = self.get_auth_token() or ""
+        if getattr(self.current_user, "kind", "user") != "user":
+            raise web.HTTPError(404, "Only a starting server can report its port.")
         spawner = next(
             (
                 s

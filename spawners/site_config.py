@@ -153,6 +153,9 @@ class Site(_Model):
 
 def _check_profile(name: str, profile: Profile, site: Site) -> None:
     where = f"profiles.{name}"
+    for field in ("cores", "memory_gb"):
+        if getattr(profile, field).min < 1:
+            raise ValueError(f"{where}.{field}.min: must be at least 1")
     for image in profile.images:
         if image not in site.images:
             raise ValueError(

@@ -13,8 +13,34 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-PENDING_STATES = frozenset({"PENDING", "CONFIGURING", "REQUEUED", "RESIZING", "SUSPENDED"})
-RUNNING_STATES = frozenset({"RUNNING", "COMPLETING"})
+PENDING_STATES = frozenset(
+    {
+        "PENDING",
+        "CONFIGURING",
+        "REQUEUED",
+        "REQUEUE_HOLD",
+        "REQUEUE_FED",
+        "RESV_DEL_HOLD",
+        "SPECIAL_EXIT",
+    }
+)
+# Only these mean the job is over.  Anything else Slurm may print (SIGNALING,
+# STOPPED, SUSPENDED, STAGE_OUT, a state a newer Slurm adds) keeps the server:
+# declaring a live job dead would leave it running, and billing, unseen.
+ENDED_STATES = frozenset(
+    {
+        "COMPLETED",
+        "CANCELLED",
+        "FAILED",
+        "TIMEOUT",
+        "NODE_FAIL",
+        "BOOT_FAIL",
+        "DEADLINE",
+        "OUT_OF_MEMORY",
+        "PREEMPTED",
+        "REVOKED",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -35,12 +61,12 @@ class JobInfo:
         return self.state in PENDING_STATES
 
     @property
-    def running(self) -> bool:
-        return self.state in RUNNING_STATES
+    def alive(self) -> bool:
+        return self.state not in ENDED_STATES
 
     @property
-    def alive(self) -> bool:
-        return self.pending or self.running
+    def running(self) -> bool:
+        return self.alive and not self.pending
 
 
 def _number(value: object) -> int | None:

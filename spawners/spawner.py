@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import html
 import json
 import pwd
 import string
@@ -49,7 +50,11 @@ _boards: dict[str, StatusBoard] = {}
 
 def spawn_failed(message: str, reason: str, status_code: int = 500) -> SpawnException:
     """A spawn that cannot succeed; JupyterHub shows ``message`` to the person as it is."""
-    return SpawnException(message, reason=reason, status_code=status_code)
+    error = SpawnException(message, reason=reason, status_code=status_code)
+    # Without this JupyterHub prefixes the class name and status to what the person reads.
+    error.jupyterhub_message = message
+    error.jupyterhub_html_message = f"<pre>{html.escape(message)}</pre>"
+    return error
 
 
 def _apply_options(spawner: CorehourSpawner, user_options: dict) -> None:
@@ -99,6 +104,7 @@ class CorehourSpawner(SlurmSpawner):
     ).tag(config=True)
 
     cluster = Unicode(help="The cluster the current job runs on (kept in the hub's state).")
+    _submitted_at = 0.0
     request: SpawnRequest | None = None
 
     @default("apply_user_options")
@@ -184,9 +190,11 @@ class CorehourSpawner(SlurmSpawner):
         self._messages.append({"message": message, "progress": progress})
 
     async def progress(self):
-        seen = 0
+        seen, shown = 0, None
         while True:
             messages = getattr(self, "_messages", [])
+            if messages is not shown:  # a new start() began a new list
+                seen, shown = 0, messages
             while seen < len(messages):
                 yield messages[seen]
                 seen += 1
@@ -209,7 +217,13 @@ class CorehourSpawner(SlurmSpawner):
                 403,
             ) from None
         spec = self._job_spec(request, home)
-        script = render_batch_script(spec)
+        try:
+            script = render_batch_script(spec)
+        except ValueError as e:
+            raise spawn_failed(
+                f"This server cannot be described to Slurm safely ({e}); please tell the centre's support.",
+                "unsafe_job",
+            ) from None
 
         cluster = request.cluster
         if cluster == AUTO:
@@ -222,28 +236,57 @@ class CorehourSpawner(SlurmSpawner):
             self._as_user(cluster, ["mkdir", "-p", f"{home}/{self.log_subdir}"]),
             timeout=self.slurm_timeout,
         )
-        result = await run_command(
-            self._as_user(cluster, ["sbatch", "--parsable"]),
-            env=self.get_env(),
-            input_text=script,
-            timeout=self.slurm_timeout,
+        job_id = await self._submit(cluster, script)
+        # Only a squeue that starts after sbatch has returned is sure to list the job.
+        self._submitted_at = self.board.clock()
+        self.job_id = job_id
+        # Saved now, not when start() returns: a hub restarted mid-start must still know
+        # the job, so that it can cancel it.
+        self.orm_spawner.state = self.get_state()
+        self.db.commit()
+        self.log.info(
+            "%s: job %s submitted to %s/%s", self._log_name, job_id, cluster, request.partition
         )
+        self._say(f"Job {job_id} submitted to {cluster}/{request.partition}", 20)
+
+        node = await self._wait_until_serving(cluster, job_id, spec.output)
+        self.log.info("%s: job %s serving on %s:%s", self._log_name, job_id, node, self.port)
+        self.board.watch(cluster, self, self.poll_interval)
+        return node, self.port
+
+    async def _submit(self, cluster: str, script: str) -> str:
+        """Run sbatch; if the spawn is cancelled meanwhile, cancel the job it made."""
+        submission = asyncio.ensure_future(
+            run_command(
+                self._as_user(cluster, ["sbatch", "--parsable"]),
+                env=self.get_env(),
+                input_text=script,
+                timeout=self.slurm_timeout,
+            )
+        )
+        try:
+            result = await asyncio.shield(submission)
+        except asyncio.CancelledError:
+            result = await submission
+            if result.ok:
+                orphan = _job_id_of(result)
+                await run_command(
+                    self._as_user(cluster, ["scancel", orphan]), timeout=self.slurm_timeout
+                )
+                self.log.info("%s: cancelled job %s of an abandoned spawn", self._log_name, orphan)
+            raise
+        if result.returncode == 124:
+            raise spawn_failed(
+                f"Slurm on {cluster} did not answer within {self.slurm_timeout:g} s; "
+                "please try again in a minute.",
+                "slurm_timeout",
+                503,
+            )
         if not result.ok:
             raise spawn_failed(
                 f"Slurm on {cluster} refused the job: {_last_line(result)}", "slurm_refused", 503
             )
-        self.job_id = result.stdout.strip().splitlines()[-1].split(";")[0]
-        # Only a squeue that starts after sbatch has returned is sure to list the job.
-        submitted_at = self.board.clock()
-        self.log.info(
-            "%s: job %s submitted to %s/%s", self._log_name, self.job_id, cluster, request.partition
-        )
-        self._say(f"Job {self.job_id} submitted to {cluster}/{request.partition}", 20)
-        self.board.watch(cluster, self, self.poll_interval)
-
-        node = await self._wait_until_serving(cluster, submitted_at, spec.output)
-        self.log.info("%s: job %s serving on %s:%s", self._log_name, self.job_id, node, self.port)
-        return node, self.port
+        return _job_id_of(result)
 
     def _job_spec(self, request: SpawnRequest, home: str) -> JobSpec:
         prefix = self.site_model.images[request.image].prefix
@@ -263,6 +306,7 @@ class CorehourSpawner(SlurmSpawner):
             workdir=home,
             output=f"{home}/{self.log_subdir}/server-%j.log",
             command=command,
+            path_prefix=f"{prefix}/bin",
         )
 
     async def _choose_cluster(self, request: SpawnRequest, script: str) -> str:
@@ -283,13 +327,13 @@ class CorehourSpawner(SlurmSpawner):
         except NoClusterAvailable as e:
             raise spawn_failed(str(e), "no_cluster", 503) from None
 
-    async def _wait_until_serving(self, cluster: str, submitted_at: float, output: str) -> str:
+    async def _wait_until_serving(self, cluster: str, job_id: str, output: str) -> str:
         """Follow the job until its server listens; fail at once if the job ends first."""
         reported = self._port_event()
         last_message = ""
         node = ""
         while not (reported.is_set() and node and await _listening(node, self.port)):
-            newer_than = max(submitted_at, self.board.clock() - self.start_poll_interval)
+            newer_than = max(self._submitted_at, self.board.clock() - self.start_poll_interval)
             if reported.is_set() and not node:
                 # The job reported its port, so a query from now on shows it running.
                 newer_than = max(newer_than, self._reported_at)
@@ -297,14 +341,14 @@ class CorehourSpawner(SlurmSpawner):
             if not snap.reachable:
                 message = f"Slurm on {cluster} is not answering; still trying"
             else:
-                job = snap.jobs.get(self.job_id)
+                job = snap.jobs.get(job_id)
                 if job is None or not job.alive:
-                    await self._fail_dead_job(cluster, job.state if job else "gone", output)
+                    await self._fail_dead_job(cluster, job_id, job.state if job else "gone", output)
                 if job.pending:
                     message = self._queued_message(cluster, job, snap)
                 else:
                     node = job.node or self.site_model.hub.hub_ip
-                    message = f"Job {self.job_id} running on {node}; starting the server"
+                    message = f"Job {job_id} running on {node}; starting the server"
             if message != last_message:
                 self._say(message, 50 if "running" in message else 30)
                 last_message = message
@@ -317,7 +361,7 @@ class CorehourSpawner(SlurmSpawner):
         return node
 
     def _queued_message(self, cluster, job, snap) -> str:
-        position = queue_position(self.job_id, snap.jobs.values())
+        position = queue_position(job.job_id, snap.jobs.values())
         expected = (
             datetime.fromtimestamp(job.start_time).strftime("%H:%M:%S")
             if job.start_time
@@ -328,13 +372,12 @@ class CorehourSpawner(SlurmSpawner):
             f"reason {job.reason}, expected start {expected}"
         )
 
-    async def _fail_dead_job(self, cluster: str, state: str, output: str) -> None:
-        log_path = output.replace("%j", self.job_id)
+    async def _fail_dead_job(self, cluster: str, job_id: str, state: str, output: str) -> None:
+        log_path = output.replace("%j", job_id)
         tail = await run_command(
             self._as_user(cluster, ["tail", "-n", str(self.log_tail_lines), log_path]),
             timeout=self.slurm_timeout,
         )
-        job_id = self.job_id
         # Never leave a server running that the hub has given up on.
         await run_command(self._as_user(cluster, ["scancel", job_id]), timeout=self.slurm_timeout)
         log_text = (
@@ -351,7 +394,10 @@ class CorehourSpawner(SlurmSpawner):
     async def poll(self):
         if not self.job_id or not self.cluster:
             return 0
-        snap = await self.board.snapshot(self.cluster, self.board.clock() - self.poll_interval)
+        newer_than = max(
+            self.board.clock() - self.poll_interval, getattr(self, "_submitted_at", 0.0)
+        )
+        snap = await self.board.snapshot(self.cluster, newer_than)
         if not snap.reachable:
             return None  # unknown: keep the server, ask again next cycle
         job = snap.jobs.get(self.job_id)
@@ -365,6 +411,7 @@ class CorehourSpawner(SlurmSpawner):
         if not self.job_id or not self.cluster:
             return
         cluster, job_id = self.cluster, self.job_id
+        self.board.unwatch(cluster, self)  # the hub is stopping it; the cycle must not too
         result = await run_command(
             self._as_user(cluster, ["scancel", job_id]), timeout=self.slurm_timeout
         )
@@ -407,6 +454,11 @@ async def _listening(host: str, port: int) -> bool:
     with contextlib.suppress(OSError):
         await writer.wait_closed()
     return True
+
+
+def _job_id_of(result: CommandResult) -> str:
+    # sbatch --parsable prints "<id>" or "<id>;<cluster>", after any warnings.
+    return result.stdout.strip().splitlines()[-1].split(";")[0]
 
 
 def _last_line(result: CommandResult) -> str:

@@ -112,6 +112,10 @@ class StatusBoard:
             if not snap.reachable:
                 continue
             for spawner in list(self._watchers.get(cluster, ())):
+                if getattr(spawner, "pending", None):
+                    continue  # starting or stopping: the hub is already on it
+                if getattr(spawner, "_submitted_at", 0.0) > snap.started_at:
+                    continue  # a new job, submitted after this query began
                 job = snap.jobs.get(getattr(spawner, "job_id", ""))
                 if job is None or not job.alive:
                     task = asyncio.ensure_future(_notify(spawner))

@@ -44,6 +44,11 @@ BASE = JobSpec(
         (replace(BASE, gpus=0, partition="cpu"), [r"^#SBATCH --partition=cpu$"], [r"--gres"]),
         (replace(BASE, account="physics"), [r"^#SBATCH --account=physics$"], []),
         (
+            replace(BASE, path_prefix="/opt/corehour/images/gpu/bin"),
+            [r"^export PATH=/opt/corehour/images/gpu/bin:\$PATH$"],
+            [],
+        ),
+        (
             replace(BASE, command=["/opt/a b/python", "--arg=$(id)"]),
             [r"^exec '/opt/a b/python' '--arg=\$\(id\)'$"],
             [],
@@ -74,6 +79,7 @@ def test_rendered_script(spec, present, absent):
         {"output": "/home/a\n#SBATCH --x"},
         {"command": []},
         {"account": "a b"},
+        {"path_prefix": "/opt/x:$(id)"},
     ],
 )
 def test_renderer_refuses_values_that_are_not_clean(bad):

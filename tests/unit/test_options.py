@@ -81,6 +81,8 @@ HOSTILE = [
     ({"cores": {"$gt": 1}}, "cores"),
     ({"memory_gb": 10**6}, "memory_gb"),
     ({"walltime_hours": "1e9"}, "walltime_hours"),
+    ({"walltime_hours": 10**400}, "walltime_hours"),
+    ({"cores": 10**400}, "cores"),
     # unknown names
     ({"cluster": "gamma"}, "cluster"),
     ({"profile": "root"}, "profile"),

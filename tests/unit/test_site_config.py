@@ -53,6 +53,11 @@ def _mutate(raw, path, value):
         (["images", "base", "prefix"], "relative/path", "images.base.prefix"),
         (["clusters", "alpha", "partitions"], {}, "clusters.alpha"),
         (["hub", "poll_interval"], -1, "hub.poll_interval"),
+        (
+            ["profiles", "cpu", "cores"],
+            {"min": 0, "max": 4, "default": 1},
+            "profiles.cpu.cores.min",
+        ),
         (["profiles"], KeyError, "profiles: Field required"),
     ],
 )

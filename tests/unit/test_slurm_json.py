@@ -134,3 +134,27 @@ def test_busy_and_unreachable_sinfo(version):
     assert busy.alloc_cpus > 0
     with pytest.raises(SlurmOutputError):
         parse_sinfo_json((FIXTURES / version / "sinfo-unreachable.json").read_text() or "")
+
+
+@pytest.mark.parametrize(
+    ("state", "alive", "pending"),
+    [
+        ("RUNNING", True, False),
+        ("COMPLETING", True, False),
+        ("PENDING", True, True),
+        ("REQUEUE_HOLD", True, True),
+        ("SIGNALING", True, False),
+        ("STOPPED", True, False),
+        ("SUSPENDED", True, False),
+        ("SOME_FUTURE_STATE", True, False),
+        ("COMPLETED", False, False),
+        ("CANCELLED", False, False),
+        ("FAILED", False, False),
+        ("TIMEOUT", False, False),
+        ("PREEMPTED", False, False),
+        ("OUT_OF_MEMORY", False, False),
+    ],
+)
+def test_only_explicit_end_states_count_as_ended(state, alive, pending):
+    job = parse_squeue_json(json.dumps({"jobs": [{"job_id": 1, "job_state": [state]}]}))["1"]
+    assert (job.alive, job.pending) == (alive, pending)

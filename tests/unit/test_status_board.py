@@ -120,3 +120,22 @@ def test_cycle_keeps_servers_while_slurm_is_unreachable():
         return spawner
 
     assert asyncio.run(main()).notified == 0
+
+
+def test_cycle_leaves_starting_stopping_and_newer_jobs_alone():
+    async def main():
+        board = StatusBoard(FakeSlurm(squeue_text(("1", "CANCELLED"))))
+        stopping = Watched("1")
+        stopping.pending = "stop"
+        newer = Watched("2")
+        newer._submitted_at = board.clock() + 60  # submitted after any query this test makes
+        for spawner in (stopping, newer):
+            board.watch("alpha", spawner, interval=0.05)
+        await asyncio.sleep(0.2)
+        for spawner in (stopping, newer):
+            board.unwatch("alpha", spawner)
+        return stopping, newer
+
+    stopping, newer = asyncio.run(main())
+    assert stopping.notified == 0
+    assert newer.notified == 0
