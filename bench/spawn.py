@@ -19,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from bench.report import write_result
-from tests.harness import SLURM_CONF, Portal, alive_jobs, ensure_users, slurm, test_site
+from tests.harness import SLURM_CONF, Portal, alive_jobs, ensure_users, portal_site, slurm
 
 IMAGE = "/opt/corehour/images/base"
 # Counting over several cycles keeps a cycle boundary at the window's edge from doubling it.
@@ -70,7 +70,7 @@ class Side:
     """One portal (ours or stock) with its tokens and spawn options."""
 
     def __init__(self, kind: str, workdir: Path, port: int, users: list[str], cycle: float):
-        site = test_site(port, poll_interval=cycle)
+        site = portal_site(port, poll_interval=cycle)
         extra = STOCK_CONFIG if kind == "stock" else ""
         self.kind = kind
         self.portal = Portal(workdir / kind, port, site=site, extra_config=extra).start()

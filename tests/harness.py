@@ -57,7 +57,7 @@ def ensure_users(*names: str, password: str = TEST_PASSWORD) -> None:
         subprocess.run([str(DEPLOY / "users.sh"), "set-password", name, password], check=True)
 
 
-def test_site(base_port: int, poll_interval: float = 3.0) -> dict:
+def portal_site(base_port: int, poll_interval: float = 3.0) -> dict:
     site = yaml.safe_load((DEPLOY / "site.example.yaml").read_text())
     site["hub"].update(
         bind_url=f"http://127.0.0.1:{base_port}",
@@ -98,7 +98,7 @@ class Portal:
         self.base_port = base_port
         self.url = f"http://127.0.0.1:{base_port}"
         self.api = f"{self.url}/hub/api"
-        self.site = site or test_site(base_port)
+        self.site = site or portal_site(base_port)
         self.token = secrets.token_hex(24)
         self.proxy_token = secrets.token_hex(24)
         self.state = workdir / "state"

@@ -1,0 +1,29 @@
+"""A bad site file stops the hub at start, with a message that names the bad key."""
+
+import subprocess
+
+import yaml
+
+from tests.harness import HUB_BIN, REPO, portal_site
+
+
+def test_hub_refuses_to_start_with_a_bad_site_file(tmp_path):
+    site = portal_site(27500)
+    site["profiles"]["gpu"]["gpus"]["max"] = 16  # alpha's gpu partition has 4 per node
+    site["clusters"]["beta"]["slurm_cnf"] = "/etc/x"  # a typo
+    (tmp_path / "site.yaml").write_text(yaml.safe_dump(site))
+    hub = subprocess.run(
+        [str(HUB_BIN / "jupyterhub"), "-f", str(REPO / "jupyterhub_config.py")],
+        cwd=tmp_path,
+        env={
+            "PATH": f"{HUB_BIN}:/usr/bin:/bin",
+            "COREHOUR_SITE": str(tmp_path / "site.yaml"),
+            "COREHOUR_STATE_DIR": str(tmp_path),
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert hub.returncode != 0
+    assert "clusters.beta.slurm_cnf: unknown key" in hub.stderr
+    assert not (tmp_path / "jupyterhub.sqlite").exists()
