@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import html
 import json
+import os
 import pwd
 import string
 from datetime import datetime
@@ -232,10 +233,12 @@ class CorehourSpawner(SlurmSpawner):
         self.cluster = cluster
         self._say(f"Submitting to {cluster}/{request.partition}", 10)
 
-        await run_command(
-            self._as_user(cluster, ["mkdir", "-p", f"{home}/{self.log_subdir}"]),
-            timeout=self.slurm_timeout,
-        )
+        log_dir = f"{home}/{self.log_subdir}"
+        # A local home can be checked from here; a remote one needs the trip to the cluster.
+        if self.site_model.clusters[cluster].exec_prefix or not os.path.isdir(log_dir):
+            await run_command(
+                self._as_user(cluster, ["mkdir", "-p", log_dir]), timeout=self.slurm_timeout
+            )
         job_id = await self._submit(cluster, script)
         # Only a squeue that starts after sbatch has returned is sure to list the job.
         self._submitted_at = self.board.clock()
@@ -394,8 +397,10 @@ class CorehourSpawner(SlurmSpawner):
     async def poll(self):
         if not self.job_id or not self.cluster:
             return 0
+        # The status cycle refreshes every poll_interval (plus the query's own time), so
+        # accepting 1.5 cycles lets the hub's own polls reuse its snapshot, not add queries.
         newer_than = max(
-            self.board.clock() - self.poll_interval, getattr(self, "_submitted_at", 0.0)
+            self.board.clock() - 1.5 * self.poll_interval, getattr(self, "_submitted_at", 0.0)
         )
         snap = await self.board.snapshot(self.cluster, newer_than)
         if not snap.reachable:
