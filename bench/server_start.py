@@ -112,7 +112,11 @@ def server_ready_seconds(prefix: str, hub_port: int, config_dir: str | None) -> 
             return time.monotonic() - started
         finally:
             server.terminate()
-            server.wait(timeout=10)
+            try:
+                server.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait()
 
 
 def command_seconds(argv: list[str]) -> float:

@@ -43,7 +43,7 @@ start_proxy() {
 	api_host=$(printf '%s' "$api_url" | sed -E 's#^https?://([^:/]+).*#\1#')
 	api_port=$(printf '%s' "$api_url" | sed -nE 's#^https?://[^:/]+:([0-9]+).*#\1#p')
 	say "starting configurable-http-proxy on $host:${port:-80}"
-	env -i PATH=/usr/local/bin:/usr/bin:/bin CONFIGPROXY_AUTH_TOKEN="$(cat "$proxy_token_file")" \
+	env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin CONFIGPROXY_AUTH_TOKEN="$(cat "$proxy_token_file")" \
 		start-stop-daemon --start --background --make-pidfile --pidfile "$proxy_pid" --startas /bin/bash -- -c \
 		"exec configurable-http-proxy --ip '$host' --port '${port:-80}' --api-ip '$api_host' --api-port '${api_port:-8001}' \
 		--default-target http://$hub_ip:$hub_port --error-target http://$hub_ip:$hub_port/hub/error \
@@ -66,7 +66,7 @@ start_hub() {
 wait_healthy() {
 	local url rest deadline=$((SECONDS + 60))
 	read -r url rest <<<"$(site_endpoints)"
-	until curl -fsS -o /dev/null "$url/hub/health"; do
+	until curl -fs -o /dev/null "$url/hub/health"; do
 		if [ "$SECONDS" -ge "$deadline" ] || ! running "$hub_pid"; then
 			tail -n 30 "$COREHOUR_LOG/jupyterhub.log" >&2 || true
 			die "JupyterHub did not become healthy at $url; its log is above."
