@@ -9,6 +9,13 @@ import requests
 from tests.harness import DEPLOY, alive_jobs, job_state, slurm, squeue_jobs
 
 
+def idle_cpus(cluster):
+    """Idle CPUs of the cluster's node, so a blocker fills it whatever else is running."""
+    # One line per partition of the node, each "allocated/idle/other/total".
+    first_line = slurm(cluster, "sinfo", "-h", "-N", "-o", "%C").stdout.splitlines()[0]
+    return int(first_line.split("/")[1])
+
+
 def reachable(portal, user, token, server=""):
     path = f"/user/{user}/{server}/api/status" if server else f"/user/{user}/api/status"
     reply = requests.get(
@@ -49,7 +56,7 @@ def test_waiting_job_shows_queue_position_reason_and_expected_start(portal, toke
         "sbatch",
         "--parsable",
         "--partition=cpu",
-        "--cpus-per-task=32",
+        f"--cpus-per-task={idle_cpus('alpha')}",
         "--time=5",
         "--job-name=corehour-test-blocker",
         "--output=/dev/null",
