@@ -399,9 +399,7 @@ class CorehourSpawner(SlurmSpawner):
             return 0
         # The status cycle refreshes every poll_interval (plus the query's own time), so
         # accepting 1.5 cycles lets the hub's own polls reuse its snapshot, not add queries.
-        newer_than = max(
-            self.board.clock() - 1.5 * self.poll_interval, getattr(self, "_submitted_at", 0.0)
-        )
+        newer_than = max(self.board.clock() - 1.5 * self.poll_interval, self._submitted_at)
         snap = await self.board.snapshot(self.cluster, newer_than)
         if not snap.reachable:
             return None  # unknown: keep the server, ask again next cycle
