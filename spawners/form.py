@@ -49,7 +49,31 @@ def _number_field(
   </div>"""
 
 
-def render_options_form(site: Site) -> str:
+def _account_field(billing: dict | None) -> str:
+    if not billing:
+        return ""
+    pairs = [(a["name"], a["label"]) for a in billing["accounts"]]
+    return f"""
+  <div class="ch-field">
+    <label for="ch-account">Charge to account</label>
+    <select class="form-control" id="ch-account" name="account">{_options(pairs, pairs[0][0] if pairs else "")}</select>
+    <small class="form-text text-muted">your personal account unless you choose a project or course</small>
+  </div>"""
+
+
+def _price_panel(billing: dict | None) -> str:
+    if not billing:
+        return ""
+    return """
+  <div class="ch-field ch-wide ch-price" id="ch-price" role="status" aria-live="polite">
+    <strong id="ch-price-per-hour"></strong>
+    <span id="ch-price-detail"></span>
+    <span id="ch-price-covers"></span>
+  </div>"""
+
+
+def render_options_form(site: Site, billing: dict | None = None) -> str:
+    """The form's fields; with ``billing`` (accounts, prices) it also shows the live price."""
     profile_name = site.default_profile
     profile = site.profiles[profile_name]
     clusters = site.clusters_for(profile_name)
@@ -64,7 +88,13 @@ def render_options_form(site: Site) -> str:
         "images": {n: i.display_name or n for n, i in site.images.items()},
     }
     data = json.dumps(
-        {"profiles": _profile_data(site), "descriptions": descriptions, "names": names}
+        {
+            "profiles": _profile_data(site),
+            "partitions": {n: p.partition for n, p in site.profiles.items()},
+            "descriptions": descriptions,
+            "names": names,
+            "billing": billing,
+        }
     )
     # "</" cannot appear inside the script element, whatever the site file holds.
     data = data.replace("</", "<\\/")
@@ -74,6 +104,8 @@ def render_options_form(site: Site) -> str:
   .ch-field label {{ font-weight: 600; display: block; }}
   .ch-field small {{ display: block; }}
   .ch-wide {{ grid-column: 1 / -1; }}
+  .ch-price {{ padding: 0.5rem 0.75rem; border-radius: 0.375rem; background: var(--bs-tertiary-bg, #f3f3f3); }}
+  .ch-price.ch-short {{ background: var(--bs-warning-bg-subtle, #fff3cd); }}
 </style>
 <div class="ch-form" id="corehour-spawn-form">
   <div class="ch-field">
@@ -93,7 +125,7 @@ def render_options_form(site: Site) -> str:
   <div class="ch-field">
     <label for="ch-image">Image</label>
     <select class="form-control" id="ch-image" name="image">{_options(image_pairs, profile.image_default)}</select>
-  </div>
+  </div>{_account_field(billing)}{_price_panel(billing)}
 </div>
 <script type="application/json" id="corehour-form-data">{data}</script>
 <script>
@@ -123,8 +155,49 @@ def render_options_form(site: Site) -> str:
     range("cores", p.cores, "cores"); range("memory_gb", p.memory_gb, "GB");
     range("gpus", p.gpus, "GPUs"); range("walltime_hours", p.walltime_hours, "hours");
   }}
-  byId("ch-profile").addEventListener("change", update);
+  function price() {{
+    var b = data.billing;
+    if (!b) return;
+    var profile = byId("ch-profile").value, partition = data.partitions[profile];
+    var cluster = byId("ch-cluster").value;
+    var clusters = cluster === "auto" ? data.profiles[profile].clusters : [cluster];
+    var account = b.accounts.filter(function (a) {{ return a.name === byId("ch-account").value; }})[0];
+    if (!account) return;
+    var cores = +byId("ch-cores").value || 0, mem = +byId("ch-memory_gb").value || 0;
+    var gpus = byId("ch-gpus").closest(".ch-field").style.display === "none" ? 0 : (+byId("ch-gpus").value || 0);
+    var perHour = 0, rate = null;
+    clusters.forEach(function (c) {{
+      var r = (b.prices[c] || {{}})[partition];
+      if (!r) return;
+      var p = (cores * r.core_hour + gpus * r.gpu_hour + mem * r.gb_mem_hour) * account.multiplier;
+      if (p >= perHour) {{ perHour = p; rate = r; }}
+    }});
+    var available = account.available_mc / 1000;
+    byId("ch-price-per-hour").textContent = perHour.toFixed(3) + " " + b.currency + " per hour";
+    byId("ch-price-detail").textContent = rate ? " (" + cores + " cores × " + rate.core_hour +
+      (gpus ? " + " + gpus + " GPUs × " + rate.gpu_hour : "") + " + " + mem + " GB × " + rate.gb_mem_hour +
+      (+account.multiplier !== 1 ? ", × " + account.multiplier + " tier" : "") +
+      (clusters.length > 1 ? ", dearest of " + clusters.join(", ") : "") + ")." : "";
+    var minimum = perHour * b.minimum_run_minutes / 60;
+    var hours = perHour > 0 ? available / perHour : Infinity;
+    var covers = byId("ch-price-covers"), panel = byId("ch-price");
+    if (perHour > 0 && available < minimum) {{
+      covers.textContent = " Your " + available.toFixed(3) + " " + b.currency + " do not cover the minimum run of " +
+        b.minimum_run_minutes + " minutes (" + minimum.toFixed(3) + "). Top up first: see " + b.usage_url + ".";
+      panel.classList.add("ch-short");
+    }} else {{
+      covers.textContent = " Your " + available.toFixed(3) + " " + b.currency + " cover " +
+        (isFinite(hours) ? hours.toFixed(1) + " hours" : "any length") + ".";
+      panel.classList.remove("ch-short");
+    }}
+  }}
+  byId("ch-profile").addEventListener("change", function () {{ update(); price(); }});
+  ["ch-cluster", "ch-cores", "ch-memory_gb", "ch-gpus", "ch-account"].forEach(function (id) {{
+    var el = byId(id);
+    if (el) {{ el.addEventListener("change", price); el.addEventListener("input", price); }}
+  }});
   update();
+  price();
 }})();
 </script>
 """

@@ -22,7 +22,17 @@ from dataclasses import dataclass
 from .site_config import IntRange, Site
 
 AUTO = "auto"
-ALLOWED_KEYS = ("profile", "cluster", "cores", "memory_gb", "gpus", "walltime_hours", "image")
+ALLOWED_KEYS = (
+    "profile",
+    "cluster",
+    "cores",
+    "memory_gb",
+    "gpus",
+    "walltime_hours",
+    "image",
+    "account",
+)
+_ACCOUNT = re.compile(r"[a-z][a-z0-9_-]{0,62}")
 
 _DIGITS = re.compile(r"[0-9]{1,6}")
 _DECIMAL = re.compile(r"[0-9]{1,5}(\.[0-9]{1,3})?")
@@ -47,6 +57,7 @@ class SpawnRequest:
     gpus: int
     walltime_minutes: int
     image: str
+    account: str | None = None  # a ledger account name; whether it may be charged is billing's call
 
 
 def _choice(field: str, value: object, allowed: list[str] | tuple[str, ...]) -> str:
@@ -137,6 +148,13 @@ def validate_user_options(options: Mapping[str, object] | None, site: Site) -> S
 
     image = _choice("image", options.get("image", profile.image_default), profile.images)
 
+    account = options.get("account") or None
+    if account is not None and not (isinstance(account, str) and _ACCOUNT.fullmatch(account)):
+        raise OptionError(
+            "account",
+            f"{str(account)[:40]!r} is not an account name (lower-case letters, digits, '-', '_').",
+        )
+
     return SpawnRequest(
         profile=profile_name,
         cluster=cluster,
@@ -147,6 +165,7 @@ def validate_user_options(options: Mapping[str, object] | None, site: Site) -> S
         gpus=gpus,
         walltime_minutes=max(1, math.ceil(hours * 60)),
         image=image,
+        account=account,
     )
 
 

@@ -9,6 +9,9 @@ failing a user's spawn later.
 
 from __future__ import annotations
 
+import datetime as dt
+import itertools
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated
 
@@ -123,12 +126,68 @@ class HubSettings(_Model):
     start_timeout: int = Field(300, gt=0, le=86400)
 
 
+# Prices are credits per unit-hour.  Decimal, never float: 0.1 must stay 0.1 when a
+# million charges are summed.  Six places are enough for a GB-hour of memory.
+Price = Annotated[Decimal, Field(ge=0, le=1_000_000, max_digits=14, decimal_places=6)]
+
+
+class RateEntry(_Model):
+    """The price of one partition's resources from ``valid_from`` until ``valid_until``."""
+
+    cluster: Slug
+    partition: Slug
+    valid_from: dt.date
+    valid_until: dt.date | None = Field(
+        None, description="First day the rate no longer applies; empty means open-ended."
+    )
+    core_hour: Price
+    gpu_hour: Price = Decimal(0)
+    gb_mem_hour: Price = Decimal(0)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> RateEntry:
+        if self.valid_until is not None and self.valid_until <= self.valid_from:
+            raise ValueError(
+                f"valid_until {self.valid_until} must be after valid_from {self.valid_from}"
+            )
+        return self
+
+
+class Billing(_Model):
+    """Metering and enforcement settings; the ledger itself lives in the database."""
+
+    database_url: str = Field(
+        "sqlite:////var/lib/corehour/billing.sqlite",
+        description="SQLAlchemy URL of the ledger; COREHOUR_BILLING_DB overrides it.",
+    )
+    currency: str = Field("credits", min_length=1, max_length=16)
+    meter_interval: float = Field(60, ge=1, le=3600)
+    minimum_run_minutes: int = Field(15, ge=0, le=24 * 60)
+    warn_at_percent: tuple[int, ...] = (20, 5)
+    opening_balance: Price = Decimal(100)
+    tiers: dict[Slug, Annotated[Decimal, Field(gt=0, le=1000)]] = {"standard": Decimal(1)}
+    default_tier: Slug = "standard"
+    idle_timeout_minutes: dict[Slug, Annotated[int, Field(ge=1, le=7 * 24 * 60)]] = Field(
+        default_factory=dict, description="Idle timeout per profile; 'default' for the rest."
+    )
+    rates: tuple[RateEntry, ...]
+
+    @model_validator(mode="after")
+    def _tiers(self) -> Billing:
+        if self.default_tier not in self.tiers:
+            raise ValueError(f"default_tier: '{self.default_tier}' is not in tiers")
+        if any(not 0 < p < 100 for p in self.warn_at_percent):
+            raise ValueError("warn_at_percent: each threshold is a percentage between 1 and 99")
+        return self
+
+
 class Site(_Model):
     hub: HubSettings = HubSettings()
     clusters: dict[Slug, Cluster]
     images: dict[Slug, Image]
     profiles: dict[Slug, Profile]
     default_profile: Slug
+    billing: Billing | None = None
 
     @model_validator(mode="after")
     def _references_resolve(self) -> Site:
@@ -141,6 +200,8 @@ class Site(_Model):
             )
         for name, profile in self.profiles.items():
             _check_profile(name, profile, self)
+        if self.billing is not None:
+            _check_rates(self.billing, self)
         return self
 
     def clusters_for(self, profile_name: str) -> tuple[str, ...]:
@@ -183,6 +244,47 @@ def _check_profile(name: str, profile: Profile, site: Site) -> None:
             f"{where}.gpus.max: partition '{profile.partition}' has {gpus_available} GPUs per node, "
             f"so at most {gpus_available} can be offered"
         )
+
+
+def _check_rates(billing: Billing, site: Site) -> None:
+    """Every partition has one price at every moment from its first rate on."""
+    by_partition: dict[tuple[str, str], list[RateEntry]] = {}
+    for index, rate in enumerate(billing.rates):
+        where = f"billing.rates.{index}"
+        cluster = site.clusters.get(rate.cluster)
+        if cluster is None:
+            raise ValueError(f"{where}.cluster: unknown cluster '{rate.cluster}'")
+        if rate.partition not in cluster.partitions:
+            raise ValueError(
+                f"{where}.partition: cluster '{rate.cluster}' has no partition '{rate.partition}'"
+            )
+        by_partition.setdefault((rate.cluster, rate.partition), []).append(rate)
+    for cluster_name, cluster in site.clusters.items():
+        for partition in cluster.partitions:
+            if (cluster_name, partition) not in by_partition:
+                raise ValueError(
+                    f"billing.rates: no rate for {cluster_name}/{partition}; every partition "
+                    "needs one (a price of 0 makes it free)"
+                )
+    for (cluster_name, partition), rates in by_partition.items():
+        rates.sort(key=lambda r: r.valid_from)
+        for earlier, later in itertools.pairwise(rates):
+            where = f"billing.rates for {cluster_name}/{partition}"
+            if earlier.valid_until is None or earlier.valid_until > later.valid_from:
+                raise ValueError(
+                    f"{where}: the rate from {earlier.valid_from} overlaps the rate from "
+                    f"{later.valid_from}; end the earlier one with valid_until: {later.valid_from}"
+                )
+            if earlier.valid_until < later.valid_from:
+                raise ValueError(
+                    f"{where}: no rate from {earlier.valid_until} to {later.valid_from}; "
+                    "rates must follow each other without a gap"
+                )
+        if rates[-1].valid_until is not None:
+            raise ValueError(
+                f"billing.rates for {cluster_name}/{partition}: the latest rate ends on "
+                f"{rates[-1].valid_until}; leave its valid_until empty so jobs always have a price"
+            )
 
 
 def _format_errors(error: ValidationError, source: str) -> str:

@@ -58,11 +58,19 @@ def spawn_failed(message: str, reason: str, status_code: int = 500) -> SpawnExce
     return error
 
 
-def _apply_options(spawner: CorehourSpawner, user_options: dict) -> None:
+async def _apply_options(spawner: CorehourSpawner, user_options: dict) -> None:
     try:
-        spawner.request = validate_user_options(user_options, spawner.site_model)
+        request = validate_user_options(user_options, spawner.site_model)
     except OptionError as e:
         raise web.HTTPError(400, str(e)) from None
+    if spawner.billing_database_url:
+        from billing_hooks import spawn_hook  # only sites that bill need the ledger
+
+        try:
+            spawner.account = await spawn_hook.admit(spawner, request)
+        except spawn_hook.SpawnRefused as e:
+            raise web.HTTPError(e.status, str(e)) from None
+    spawner.request = request
 
 
 class CorehourSpawner(SlurmSpawner):
@@ -104,7 +112,18 @@ class CorehourSpawner(SlurmSpawner):
         30.0, help="Seconds to wait for any one Slurm command before calling it failed."
     ).tag(config=True)
 
+    billing_database_url = Unicode(
+        "",
+        help="""SQLAlchemy URL of the billing ledger; empty turns billing off.
+
+        When set, every spawn is charged to a ledger account the person may use (their
+        personal one unless they choose another), the account must cover the site's
+        minimum run, and the job is submitted with that Slurm --account.
+        """,
+    ).tag(config=True)
+
     cluster = Unicode(help="The cluster the current job runs on (kept in the hub's state).")
+    account = Unicode(help="The ledger and Slurm account the current job is charged to.")
     _submitted_at = 0.0
     request: SpawnRequest | None = None
 
@@ -114,7 +133,7 @@ class CorehourSpawner(SlurmSpawner):
 
     @default("options_form")
     def _default_options_form(self):
-        return lambda spawner: render_options_form(spawner.site_model)
+        return _options_form
 
     @default("options_from_form")
     def _default_options_from_form(self):
@@ -162,17 +181,21 @@ class CorehourSpawner(SlurmSpawner):
         state = super().get_state()
         if self.cluster:
             state["cluster"] = self.cluster
+        if self.account:
+            state["account"] = self.account
         return state
 
     def load_state(self, state):
         super().load_state(state)
         self.cluster = state.get("cluster", "")
+        self.account = state.get("account", "")
 
     def clear_state(self):
         if self.cluster:
             self.board.unwatch(self.cluster, self)
         super().clear_state()
         self.cluster = ""
+        self.account = ""
 
     # -- progress ---------------------------------------------------------------
 
@@ -310,6 +333,7 @@ class CorehourSpawner(SlurmSpawner):
             output=f"{home}/{self.log_subdir}/server-%j.log",
             command=command,
             path_prefix=f"{prefix}/bin",
+            account=self.account or None,
         )
 
     async def _choose_cluster(self, request: SpawnRequest, script: str) -> str:
@@ -430,6 +454,15 @@ class CorehourSpawner(SlurmSpawner):
                 return
             await asyncio.sleep(0.5)
         self.log.warning("Job %s on %s is still alive 10 s after scancel", job_id, cluster)
+
+
+def _options_form(spawner: CorehourSpawner) -> str:
+    billing = None
+    if spawner.billing_database_url:
+        from billing_hooks import spawn_hook
+
+        billing = spawn_hook.form_billing(spawner)
+    return render_options_form(spawner.site_model, billing)
 
 
 def _form_to_options(formdata: dict[str, list[str]]) -> dict[str, str]:

@@ -1,0 +1,25 @@
+"""Alembic environment for the ledger; run through billing_hooks.db.upgrade."""
+
+from alembic import context
+from sqlalchemy import create_engine
+
+from billing_hooks.models import Base
+
+config = context.config
+url = config.get_main_option("sqlalchemy.url")
+
+
+def run() -> None:
+    engine = create_engine(url)
+    with engine.connect() as connection:
+        context.configure(
+            connection=connection,
+            target_metadata=Base.metadata,
+            render_as_batch=connection.dialect.name == "sqlite",
+        )
+        with context.begin_transaction():
+            context.run_migrations()
+    engine.dispose()
+
+
+run()

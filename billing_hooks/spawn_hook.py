@@ -1,0 +1,88 @@
+"""The spawner's view of billing: admit or refuse a request, and price data for the form.
+
+The spawner calls these only when ``c.CorehourSpawner.billing_database_url`` is set.  One
+:class:`SpendingGate` (one database engine) serves every spawner of a site.
+"""
+
+from __future__ import annotations
+
+from billing_hooks.charging import format_credits
+from billing_hooks.gate import SpendingGate, SpendRefused, request_tres
+from billing_hooks.slurm_accounts import SacctmgrError, SlurmAccounts, Wanted
+from spawners.options import SpawnRequest
+
+_gates: dict[tuple[str, str], SpendingGate] = {}
+_slurm: dict[str, SlurmAccounts] = {}
+_in_slurm: set[tuple[str, str, str]] = set()
+
+
+class SpawnRefused(Exception):
+    def __init__(self, status: int, field: str, message: str):
+        super().__init__(message)
+        self.status = status
+        self.field = field
+
+
+def gate_for(spawner) -> SpendingGate:
+    key = (spawner._site_key, spawner.billing_database_url)
+    if key not in _gates:
+        _gates[key] = SpendingGate(spawner.site_model, spawner.billing_database_url)
+    return _gates[key]
+
+
+async def admit(spawner, request: SpawnRequest) -> str:
+    """The account to charge; raises SpawnRefused with what the person must know."""
+    gate = gate_for(spawner)
+    username = spawner.user.name
+    try:
+        account = gate.choose(username, request.account)
+    except LookupError as e:
+        raise SpawnRefused(400, "account", f"account: {e}") from None
+    clusters = request.candidate_clusters if request.cluster == "auto" else (request.cluster,)
+    tres = request_tres(request.cores, request.gpus, request.memory_gb)
+    try:
+        gate.admit(account, clusters, request.partition, tres)
+    except SpendRefused as e:
+        raise SpawnRefused(402, "account", str(e)) from None
+    await _ensure_in_slurm(spawner, gate, account.name, account.kind == "personal")
+    return account.name
+
+
+async def _ensure_in_slurm(spawner, gate: SpendingGate, account: str, personal: bool) -> None:
+    username = spawner.user.name
+    key = (spawner._site_key, account, username)
+    if key in _in_slurm:
+        return
+    slurm = _slurm.setdefault(spawner._site_key, SlurmAccounts(gate.site))
+    defaults = {username: account} if personal else {}
+    try:
+        await slurm.sync([Wanted(account, f"corehour {account}", (username,))], defaults)
+    except SacctmgrError as e:
+        raise SpawnRefused(
+            503,
+            "account",
+            f"Slurm could not be told about account {account}: {e}. Try again shortly.",
+        ) from None
+    _in_slurm.add(key)
+
+
+def form_billing(spawner) -> dict:
+    """Accounts, prices and the minimum run, for the spawn form's live price."""
+    gate = gate_for(spawner)
+    accounts = gate.accounts_for(spawner.user.name)
+    return {
+        "currency": gate.billing.currency,
+        "minimum_run_minutes": gate.billing.minimum_run_minutes,
+        "prices": gate.price_table(),
+        "accounts": [
+            {
+                "name": a.name,
+                "label": f"{a.display_name}: {format_credits(a.available_mc)} available",
+                "available_mc": a.available_mc,
+                "multiplier": str(a.multiplier),
+            }
+            for a in accounts
+            if a.status == "active"
+        ],
+        "usage_url": gate.usage_url,
+    }

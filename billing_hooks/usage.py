@@ -1,0 +1,155 @@
+"""What Slurm says ran: jobs with their allocated TRES and times, from sacct and squeue JSON.
+
+Both Slurm 22.05 (plain values) and 23.02+ (``{"set", "number"}`` wrappers, state lists)
+are read.  Only jobs that have started appear: a pending job costs nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from billing_hooks.charging import Tres
+from spawners.slurm_json import ENDED_STATES, SlurmOutputError, _number, _state, _text
+
+_MEM_UNITS = {"K": 1 / 1024, "M": 1, "G": 1024, "T": 1024 * 1024, "P": 1024**3}
+
+
+@dataclass(frozen=True)
+class JobUsage:
+    cluster: str
+    job_id: str
+    user: str
+    account: str
+    partition: str
+    name: str
+    state: str
+    start: int
+    end: int | None
+    suspended: int
+    tres: Tres
+
+    @property
+    def ended(self) -> bool:
+        return self.end is not None
+
+    def billable_until(self, now: int) -> int:
+        """Slurm's end (or now) less suspended time, never before the start."""
+        stop = self.end if self.end is not None else now
+        return max(self.start, stop - self.suspended)
+
+
+def parse_tres_string(text: str) -> Tres:
+    """``cpu=2,mem=4G,node=1,billing=2,gres/gpu=1`` as squeue prints ``tres_alloc_str``."""
+    values: dict[str, str] = {}
+    for part in text.split(","):
+        key, sep, value = part.partition("=")
+        if sep:
+            values[key.strip()] = value.strip()
+    return Tres(
+        cpus=_int(values.get("cpu", "0")),
+        gpus=_int(values.get("gres/gpu", "0")),
+        mem_mb=_mem_mb(values.get("mem", "0")),
+    )
+
+
+def _int(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise SlurmOutputError(f"TRES count '{text}' is not a number") from None
+
+
+def _mem_mb(text: str) -> int:
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)([KMGTP]?)", text)
+    if not match:
+        raise SlurmOutputError(f"TRES memory '{text}' is not a size")
+    return round(float(match[1]) * _MEM_UNITS[match[2] or "M"])
+
+
+def _tres_list(items: object) -> Tres:
+    counts: dict[str, int] = {}
+    for item in items if isinstance(items, list) else ():
+        if not isinstance(item, Mapping):
+            continue
+        kind = _text(item.get("type"))
+        name = _text(item.get("name"))
+        count = _number(item.get("count"))
+        if count is None or count < 0:
+            continue
+        counts[f"{kind}/{name}" if name else kind] = count
+    return Tres(
+        cpus=counts.get("cpu", 0), gpus=counts.get("gres/gpu", 0), mem_mb=counts.get("mem", 0)
+    )
+
+
+def _load(text: str, command: str) -> list[Mapping]:
+    try:
+        data = json.loads(text)
+        jobs = data["jobs"]
+    except (ValueError, KeyError, TypeError) as e:
+        raise SlurmOutputError(f"{command} --json printed something unreadable: {e}") from None
+    if data.get("errors"):
+        raise SlurmOutputError(f"{command} --json reported errors: {data['errors']}")
+    if not isinstance(jobs, list):
+        raise SlurmOutputError(f"{command} --json printed no job list")
+    return [job for job in jobs if isinstance(job, Mapping)]
+
+
+def parse_sacct(text: str, cluster: str) -> list[JobUsage]:
+    """Started jobs from ``sacct --json``; ``end`` is None while a job still runs."""
+    usages = []
+    for raw in _load(text, "sacct"):
+        times = raw.get("time") if isinstance(raw.get("time"), Mapping) else {}
+        start = _number(times.get("start")) or 0
+        if start <= 0:
+            continue
+        state_info = raw.get("state") if isinstance(raw.get("state"), Mapping) else {}
+        state = _state(state_info.get("current"))
+        end = _number(times.get("end")) or 0
+        ended = state in ENDED_STATES and end >= start
+        tres = raw.get("tres") if isinstance(raw.get("tres"), Mapping) else {}
+        usages.append(
+            JobUsage(
+                cluster=cluster,
+                job_id=str(_number(raw.get("job_id"))),
+                user=_text(raw.get("user")),
+                account=_text(raw.get("account")),
+                partition=_text(raw.get("partition")),
+                name=_text(raw.get("name")),
+                state=state,
+                start=start,
+                end=end if ended else None,
+                suspended=_number(times.get("suspended")) or 0,
+                tres=_tres_list(tres.get("allocated")),
+            )
+        )
+    return usages
+
+
+def parse_squeue(text: str, cluster: str) -> list[JobUsage]:
+    """Running (and suspended) jobs from ``squeue --json``."""
+    usages = []
+    for raw in _load(text, "squeue"):
+        state = _state(raw.get("job_state"))
+        start = _number(raw.get("start_time")) or 0
+        if state not in ("RUNNING", "SUSPENDED", "COMPLETING") or start <= 0:
+            continue
+        usages.append(
+            JobUsage(
+                cluster=cluster,
+                job_id=str(_number(raw.get("job_id"))),
+                user=_text(raw.get("user_name")),
+                account=_text(raw.get("account")),
+                partition=_text(raw.get("partition")),
+                name=_text(raw.get("name")),
+                state=state,
+                start=start,
+                end=None,
+                suspended=0,
+                tres=parse_tres_string(_text(raw.get("tres_alloc_str"))),
+            )
+        )
+    return usages
