@@ -10,8 +10,9 @@ sys.path.insert(0, str(here))
 from spawners.configurer import DEFAULT_SITE, DEFAULT_STATE_DIR, apply_site, load_site_or_exit  # noqa: E402
 
 c = get_config()  # noqa: F821 (provided by JupyterHub)
-site = load_site_or_exit(os.environ.get("COREHOUR_SITE", DEFAULT_SITE))
-apply_site(c, site, os.environ.get("COREHOUR_STATE_DIR", DEFAULT_STATE_DIR))
+site_path = os.environ.get("COREHOUR_SITE", DEFAULT_SITE)
+site = load_site_or_exit(site_path)
+apply_site(c, site, os.environ.get("COREHOUR_STATE_DIR", DEFAULT_STATE_DIR), site_path)
 
 for extra in sorted((here / "jupyterhub_config.d").glob("*.py")):
     load_subconfig(str(extra))  # noqa: F821 (provided by JupyterHub)

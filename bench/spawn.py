@@ -70,7 +70,7 @@ class Side:
     """One portal (ours or stock) with its tokens and spawn options."""
 
     def __init__(self, kind: str, workdir: Path, port: int, users: list[str], cycle: float):
-        site = portal_site(port, poll_interval=cycle)
+        site = portal_site(port, workdir / kind, poll_interval=cycle)
         extra = STOCK_CONFIG if kind == "stock" else ""
         self.kind = kind
         self.portal = Portal(workdir / kind, port, site=site, extra_config=extra).start()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 from pathlib import Path
 
@@ -49,8 +50,24 @@ def alembic_config(url: str) -> Config:
     return config
 
 
+_upgraded: set[str] = set()
+
+
 def upgrade(url: str) -> None:
-    """Create or migrate the ledger schema to the newest revision."""
+    """Create or migrate the ledger schema to the newest revision, once per process.
+
+    The hub and the billing service both call this at start; the migration environment
+    takes a lock (a file lock for SQLite, an advisory lock on PostgreSQL) so that two
+    processes never migrate at the same time.
+    """
+    if url in _upgraded:
+        return
     if url.startswith("sqlite:///"):
-        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    command.upgrade(alembic_config(url), "head")
+        path = Path(url.removeprefix("sqlite:///"))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(f"{path}.migrate-lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            command.upgrade(alembic_config(url), "head")
+    else:
+        command.upgrade(alembic_config(url), "head")
+    _upgraded.add(url)

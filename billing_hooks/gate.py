@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from billing_hooks.charging import RateBook, Tres, format_credits, hourly_price_mc
-from billing_hooks.db import make_engine, session_factory
+from billing_hooks.db import make_engine, session_factory, upgrade
 from billing_hooks.ledger import accounts_of, ensure_personal_account, personal_account_name
 from billing_hooks.models import Account, now
 from spawners.site_config import Billing, Site
@@ -81,6 +81,7 @@ class SpendingGate:
         self.site = site
         self.billing: Billing = site.billing
         self.rates = RateBook.from_site(site.billing)
+        upgrade(database_url)
         self.sessions = session_factory(make_engine(database_url))
         self.usage_url = usage_url
 

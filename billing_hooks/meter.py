@@ -138,6 +138,8 @@ class Meter:
                 account = accounts.get(job.account) or accounts.get(personal_account_name(job.user))
                 if account is None:
                     continue  # not a portal user's job
+                if job.ended and job.end < account.created_at:
+                    continue  # over before the account existed: not the ledger's to bill
                 row = progress.get(key)
                 try:
                     periods = self.rates.periods(job.cluster, job.partition)

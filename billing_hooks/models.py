@@ -57,6 +57,8 @@ class Account(Base):
     # Balance plus credit right after the latest money came in: warnings are percentages of it.
     reference_mc: Mapped[int] = mapped_column(BigInteger, default=0)
     status: Mapped[str] = mapped_column(String(16), default="active")
+    # True while the meter holds the account in Slurm (GrpJobs=0) because it ran out.
+    held_in_slurm: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[int] = mapped_column(BigInteger, default=now)
 
     memberships: Mapped[list[Membership]] = relationship(back_populates="account")

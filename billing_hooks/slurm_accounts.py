@@ -47,32 +47,32 @@ class SlurmAccounts:
         self.site = site
         self.run = run
         self.timeout = timeout
-        self._held: dict[str, bool] = {}
 
     async def _sacctmgr(self, cluster: str, *args: str, query: bool = False) -> str:
         argv = ["sacctmgr", "-n", "-P", *args] if query else ["sacctmgr", "-i", *args]
         result = await self.run(
             cluster_argv(self.site.clusters[cluster], argv), timeout=self.timeout
         )
-        if not result.ok and "Nothing new added" not in result.stdout + result.stderr:
-            detail = (result.stderr or result.stdout).strip().splitlines()[-1:] or ["failed"]
-            raise SacctmgrError(f"sacctmgr on {cluster}: {detail[0]}")
+        if not result.ok:
+            detail = " ".join((result.stderr + " " + result.stdout).split())[:300] or "failed"
+            raise SacctmgrError(f"sacctmgr on {cluster}: {detail}")
         return result.stdout
 
     async def sync(self, wanted: list[Wanted], defaults: dict[str, str]) -> int:
         """Create what is missing on every cluster; returns the number of changes made."""
-        changes = await asyncio.gather(
-            *(self._sync_cluster(c, wanted, defaults) for c in self.site.clusters)
+        # One cluster after another: clusters may share a slurmdbd, which serialises anyway.
+        return sum([await self._sync_cluster(c, wanted, defaults) for c in self.site.clusters])
+
+    async def _associations(self, cluster: str) -> set[tuple[str, str]]:
+        rows = await self._sacctmgr(
+            cluster, "show", "association", f"cluster={cluster}", "format=account,user", query=True
         )
-        return sum(changes)
+        return {tuple(line.split("|")[:2]) for line in rows.splitlines() if "|" in line}
 
     async def _sync_cluster(
         self, cluster: str, wanted: list[Wanted], defaults: dict[str, str]
     ) -> int:
-        rows = await self._sacctmgr(
-            cluster, "show", "association", f"cluster={cluster}", "format=account,user", query=True
-        )
-        pairs = {tuple(line.split("|")[:2]) for line in rows.splitlines() if "|" in line}
+        pairs = await self._associations(cluster)
         accounts = {account for account, _user in pairs}
         new_accounts, new_pairs = missing_associations(pairs, accounts, wanted)
         for w in new_accounts:
@@ -105,8 +105,6 @@ class SlurmAccounts:
 
     async def hold(self, account: str, held: bool) -> None:
         """Stop (or allow again) every job of ``account`` on every cluster."""
-        if self._held.get(account) == held:
-            return
         value = "0" if held else "-1"
         await asyncio.gather(
             *(
@@ -122,4 +120,3 @@ class SlurmAccounts:
                 for c in self.site.clusters
             )
         )
-        self._held[account] = held

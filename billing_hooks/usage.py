@@ -91,11 +91,17 @@ def _load(text: str, command: str) -> list[Mapping]:
         jobs = data["jobs"]
     except (ValueError, KeyError, TypeError) as e:
         raise SlurmOutputError(f"{command} --json printed something unreadable: {e}") from None
-    if data.get("errors"):
-        raise SlurmOutputError(f"{command} --json reported errors: {data['errors']}")
+    errors = [e for e in data.get("errors") or () if not _nothing_found(e)]
+    if errors:
+        raise SlurmOutputError(f"{command} --json reported errors: {errors}")
     if not isinstance(jobs, list):
         raise SlurmOutputError(f"{command} --json printed no job list")
     return [job for job in jobs if isinstance(job, Mapping)]
+
+
+def _nothing_found(error: object) -> bool:
+    # sacct reports an empty window as an error (9003, "Nothing found"); it is no jobs.
+    return isinstance(error, Mapping) and _number(error.get("error_number")) == 9003
 
 
 def parse_sacct(text: str, cluster: str) -> list[JobUsage]:

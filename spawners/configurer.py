@@ -67,8 +67,60 @@ def update_spawner(c, site: Site) -> None:
     c.Spawner.default_url = "/lab"
 
 
-def apply_site(c, site: Site, state_dir: str | Path = DEFAULT_STATE_DIR) -> None:
+BILLING_PREFIX = "/services/billing/"
+TEMPLATES = Path(__file__).resolve().parent.parent / "extensions" / "templates"
+
+
+def update_billing(c, site: Site, site_path: str | Path) -> None:
+    """The billing service, the idle culler, their roles, and billing on the hub's pages."""
+    if site.billing is None:
+        return
+    from billing_hooks.db import database_url
+    from billing_hooks.hub_pages import template_values
+
+    url = database_url(site.billing.database_url)
+    environment = {"COREHOUR_BILLING_DB": url, "COREHOUR_SITE": str(site_path)}
+    c.CorehourSpawner.billing_database_url = url
+    c.JupyterHub.services = [
+        {
+            "name": "billing",
+            "display": True,
+            "url": site.billing.service_url,
+            "command": [sys.executable, "-m", "billing_hooks.service", "--site", str(site_path)],
+            "environment": environment,
+            "oauth_no_confirm": True,
+        },
+        {
+            "name": "idle-culler",
+            "command": [sys.executable, "-m", "billing_hooks.idle", "--site", str(site_path)],
+            "environment": environment,
+        },
+    ]
+    c.JupyterHub.load_roles = [
+        {"name": "user", "scopes": ["self", "access:services!service=billing"]},
+        {
+            "name": "billing",
+            "services": ["billing"],
+            # Reads who is admin, finds the server of a job and stops it when money runs out.
+            "scopes": ["list:users", "read:users", "read:servers", "admin:server_state", "servers"],
+        },
+        {
+            "name": "idle-culler",
+            "services": ["idle-culler"],
+            "scopes": ["list:users", "read:users:activity", "read:servers", "delete:servers"],
+        },
+    ]
+    c.JupyterHub.template_paths = [str(TEMPLATES)]
+    c.JupyterHub.template_vars = {
+        "corehour_billing": template_values(url, BILLING_PREFIX, site.billing.currency)
+    }
+
+
+def apply_site(
+    c, site: Site, state_dir: str | Path = DEFAULT_STATE_DIR, site_path: str | Path = DEFAULT_SITE
+) -> None:
     state_dir = Path(state_dir)
     update_hub(c, site, state_dir)
     update_auth(c, site)
     update_spawner(c, site)
+    update_billing(c, site, site_path)

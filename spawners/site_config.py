@@ -160,6 +160,10 @@ class Billing(_Model):
         "sqlite:////var/lib/corehour/billing.sqlite",
         description="SQLAlchemy URL of the ledger; COREHOUR_BILLING_DB overrides it.",
     )
+    service_url: str = Field(
+        "http://127.0.0.1:8091",
+        description="Where the hub starts the billing service; the proxy routes /services/billing/ there.",
+    )
     currency: str = Field("credits", min_length=1, max_length=16)
     meter_interval: float = Field(60, ge=1, le=3600)
     minimum_run_minutes: int = Field(15, ge=0, le=24 * 60)

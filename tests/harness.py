@@ -25,6 +25,7 @@ HUB_BIN = Path("/opt/corehour/hub/bin")
 SLURM_CONF = {c: f"/etc/corehour/slurm/{c}/slurm.conf" for c in ("alpha", "beta")}
 
 TEST_USERS = ("chtest1", "chtest2", "chtest3")
+TEST_CORE_HOUR, TEST_GPU_HOUR, TEST_GB_HOUR = "36", "72", "0.36"
 TEST_PASSWORD = "corehour-test-pw"
 
 
@@ -57,7 +58,9 @@ def ensure_users(*names: str, password: str = TEST_PASSWORD) -> None:
         subprocess.run([str(DEPLOY / "users.sh"), "set-password", name, password], check=True)
 
 
-def portal_site(base_port: int, poll_interval: float = 3.0) -> dict:
+def portal_site(
+    base_port: int, workdir: Path, poll_interval: float = 3.0, meter_interval: float = 2.0
+) -> dict:
     site = yaml.safe_load((DEPLOY / "site.example.yaml").read_text())
     site["hub"].update(
         bind_url=f"http://127.0.0.1:{base_port}",
@@ -67,6 +70,24 @@ def portal_site(base_port: int, poll_interval: float = 3.0) -> dict:
         poll_interval=poll_interval,
         start_timeout=90,
         named_server_limit_per_user=2,
+    )
+    site["billing"].update(
+        service_url=f"http://127.0.0.1:{base_port + 91}",
+        database_url=f"sqlite:///{workdir / 'billing.sqlite'}",
+        meter_interval=meter_interval,
+        # Dear on purpose: a second of one core is 10 milli-credits, so costs move visibly.
+        rates=[
+            {
+                "cluster": cluster,
+                "partition": partition,
+                "valid_from": "2026-01-01",
+                "core_hour": TEST_CORE_HOUR,
+                "gpu_hour": TEST_GPU_HOUR,
+                "gb_mem_hour": TEST_GB_HOUR,
+            }
+            for cluster, spec in site["clusters"].items()
+            for partition in spec["partitions"]
+        ],
     )
     site["images"]["broken"] = {
         "display_name": "An image that is declared but not installed",
@@ -98,7 +119,7 @@ class Portal:
         self.base_port = base_port
         self.url = f"http://127.0.0.1:{base_port}"
         self.api = f"{self.url}/hub/api"
-        self.site = site or portal_site(base_port)
+        self.site = site or portal_site(base_port, workdir)
         self.token = secrets.token_hex(24)
         self.proxy_token = secrets.token_hex(24)
         self.state = workdir / "state"
@@ -107,10 +128,10 @@ class Portal:
         (workdir / "site.yaml").write_text(yaml.safe_dump(self.site))
         (workdir / "jupyterhub_config.py").write_text(
             f"load_subconfig({str(REPO / 'jupyterhub_config.py')!r})\n"
-            f"c.JupyterHub.services = [{{'name': 'corehour-tests', 'api_token': {self.token!r}}}]\n"
-            "c.JupyterHub.load_roles = [{'name': 'corehour-tests', 'services': ['corehour-tests'],\n"
-            "    'scopes': ['admin:users', 'admin:servers', 'tokens', 'access:servers', 'read:users']}]\n"
-            + extra_config
+            f"c.JupyterHub.services.append({{'name': 'corehour-tests', 'api_token': {self.token!r}}})\n"
+            "c.JupyterHub.load_roles.append({'name': 'corehour-tests', 'services': ['corehour-tests'],\n"
+            "    'scopes': ['admin:users', 'admin:servers', 'tokens', 'access:servers', 'read:users',\n"
+            "               'access:services']})\n" + extra_config
         )
         self.proxy: subprocess.Popen | None = None
         self.hub: subprocess.Popen | None = None
@@ -180,6 +201,17 @@ class Portal:
             except subprocess.TimeoutExpired:
                 self.hub.kill()
                 self.hub.wait()
+        self._stop_leftover_services()
+
+    def _stop_leftover_services(self) -> None:
+        """The hub stops its services on exit, but one it restarted itself may outlive it."""
+        pattern = f"billing_hooks.* --site {self.workdir / 'site.yaml'}"
+        deadline = time.monotonic() + 10
+        while subprocess.run(["pgrep", "-f", pattern], capture_output=True).returncode == 0:
+            if time.monotonic() > deadline:
+                subprocess.run(["pkill", "-KILL", "-f", pattern], capture_output=True)
+                break
+            time.sleep(0.2)
 
     def restart_hub(self) -> None:
         self.stop_hub()
@@ -204,6 +236,55 @@ class Portal:
     ) -> requests.Response:
         headers = {"Authorization": f"token {token or self.token}"}
         return requests.request(method, f"{self.api}{path}", headers=headers, timeout=30, **kwargs)
+
+    # -- billing ----------------------------------------------------------------
+
+    @property
+    def billing_url(self) -> str:
+        return f"{self.url}/services/billing"
+
+    @property
+    def billing_db(self) -> str:
+        return self.site["billing"]["database_url"]
+
+    def billing(self, method: str, path: str, token: str, **kwargs) -> requests.Response:
+        return requests.request(
+            method,
+            f"{self.billing_url}/{path.lstrip('/')}",
+            headers={"Authorization": f"token {token}"},
+            timeout=30,
+            **kwargs,
+        )
+
+    def wait_billing(self, token: str, timeout: float = 60) -> dict:
+        """/api/me once the billing service answers (it also makes the personal account)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                response = self.billing("GET", "api/me", token)
+                if response.status_code == 200:
+                    return response.json()
+            except requests.RequestException:
+                pass
+            if time.monotonic() > deadline:
+                raise AssertionError(f"the billing service did not answer:\n{self.log_tail()}")
+            time.sleep(0.5)
+
+    def login(self, name: str, password: str = TEST_PASSWORD) -> requests.Session:
+        """A browser-like session logged in through the real PAM login form."""
+        session = requests.Session()
+        session.get(f"{self.url}/hub/login", timeout=30)
+        response = session.post(
+            f"{self.url}/hub/login",
+            data={
+                "username": name,
+                "password": password,
+                "_xsrf": session.cookies.get("_xsrf", ""),
+            },
+            timeout=30,
+        )
+        assert "jupyterhub-session-id" in session.cookies or response.ok, response.text[:300]
+        return session
 
     def user_token(self, name: str) -> str:
         self.request("POST", "/users", json={"usernames": [name]})  # 201, or 409 if it exists

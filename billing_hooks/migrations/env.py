@@ -18,6 +18,9 @@ def run() -> None:
             render_as_batch=connection.dialect.name == "sqlite",
         )
         with context.begin_transaction():
+            if connection.dialect.name == "postgresql":
+                # Held until commit: a second process waits, then finds nothing to do.
+                connection.exec_driver_sql("SELECT pg_advisory_xact_lock(7243001)")
             context.run_migrations()
     engine.dispose()
 

@@ -8,7 +8,7 @@ from tests.harness import HUB_BIN, REPO, portal_site
 
 
 def test_hub_refuses_to_start_with_a_bad_site_file(tmp_path):
-    site = portal_site(27500)
+    site = portal_site(27500, tmp_path)
     site["profiles"]["gpu"]["gpus"]["max"] = 16  # alpha's gpu partition has 4 per node
     site["clusters"]["beta"]["slurm_cnf"] = "/etc/x"  # a typo
     (tmp_path / "site.yaml").write_text(yaml.safe_dump(site))

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-26 09:44:50.067489
+Create Date: 2026-11-26 09:51:41.490116
 
 """
 
@@ -32,7 +32,9 @@ def upgrade() -> None:
         sa.Column("price_multiplier", sa.Numeric(precision=10, scale=4), nullable=False),
         sa.Column("credit_limit_mc", sa.BigInteger(), nullable=False),
         sa.Column("balance_mc", sa.BigInteger(), nullable=False),
+        sa.Column("reference_mc", sa.BigInteger(), nullable=False),
         sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("held_in_slurm", sa.Boolean(), nullable=False),
         sa.Column("created_at", sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("name"),

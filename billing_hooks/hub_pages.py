@@ -1,0 +1,54 @@
+"""What the hub's own pages show about billing: balances and recent notices.
+
+``c.JupyterHub.template_vars["corehour_billing"]`` is :func:`page_values`, called with
+the current user for every hub page (None when nobody is logged in).
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+from sqlalchemy import select
+
+from billing_hooks.charging import format_credits
+from billing_hooks.db import make_engine, session_factory, upgrade
+from billing_hooks.ledger import accounts_of
+from billing_hooks.models import Notice, now
+
+NOTICE_DAYS = 3
+_sessions: dict[str, object] = {}
+
+
+def page_values(user, database_url: str, prefix: str, currency: str) -> dict | None:
+    if user is None:
+        return None
+    if database_url not in _sessions:
+        upgrade(database_url)
+        _sessions[database_url] = session_factory(make_engine(database_url))
+    sessions = _sessions[database_url]
+    with sessions() as session:
+        accounts = accounts_of(session, user.name)
+        notices = session.scalars(
+            select(Notice)
+            .where(
+                Notice.username == user.name,
+                Notice.dismissed.is_(False),
+                Notice.created_at >= now() - NOTICE_DAYS * 86400,
+            )
+            .order_by(Notice.id.desc())
+            .limit(5)
+        ).all()
+        return {
+            "usage_url": f"{prefix}usage",
+            "admin_url": f"{prefix}admin",
+            "currency": currency,
+            "accounts": [
+                {"label": a.display_name or a.name, "available": format_credits(a.available_mc)}
+                for a, _role in accounts
+            ],
+            "notices": [{"level": n.level, "message": n.message} for n in notices],
+        }
+
+
+def template_values(database_url: str, prefix: str, currency: str):
+    return partial(page_values, database_url=database_url, prefix=prefix, currency=currency)

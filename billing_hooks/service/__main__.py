@@ -1,0 +1,3 @@
+from billing_hooks.service.app import main
+
+main()

@@ -1,0 +1,133 @@
+"""The billing service: a hub-managed process with the API, the pages and the meter loop.
+
+JupyterHub starts it (``c.JupyterHub.services``) with its URL, prefix and token in the
+environment; ``--site`` names the site file.  The meter runs every ``meter_interval``
+seconds, then enforcement; a failed cycle is logged and retried at the next one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import time
+from pathlib import Path
+from urllib.parse import urlparse
+
+import plotly
+from jupyterhub.services.auth import HubOAuthCallbackHandler
+from jupyterhub.utils import url_path_join
+from tornado import web
+
+from billing_hooks.charging import RateBook
+from billing_hooks.db import database_url, make_engine, session_factory, upgrade
+from billing_hooks.enforce import Enforcer
+from billing_hooks.hub_client import HubClient
+from billing_hooks.meter import Meter
+from billing_hooks.rates_sync import store_rates
+from billing_hooks.service import api, pages
+from billing_hooks.service.context import Context
+from billing_hooks.slurm_accounts import SlurmAccounts
+from spawners.configurer import DEFAULT_SITE, load_site_or_exit
+
+log = logging.getLogger("corehour.billing")
+PLOTLY_JS = Path(plotly.__file__).parent / "package_data"
+
+
+def make_app(ctx: Context, cookie_secret: bytes) -> web.Application:
+    p = ctx.prefix
+    mine = {"ctx": ctx}
+    handlers = [
+        (p, web.RedirectHandler, {"url": f"{p}usage"}),
+        (f"{p}oauth_callback", HubOAuthCallbackHandler),
+        (f"{p}usage", pages.UsagePage, mine),
+        (rf"{p}usage/statement\.(csv|pdf)", pages.StatementDownload, mine),
+        (f"{p}admin", pages.AdminPage, mine),
+        (rf"{p}admin/usage\.csv", pages.AdminUsageCsv, mine),
+        (rf"{p}admin/(transactions|accounts|members)", pages.AdminAction, mine),
+        (f"{p}api/openapi.yaml", api.OpenApiHandler, mine),
+        (f"{p}api/me", api.MeHandler, mine),
+        (f"{p}api/accounts", api.AccountsHandler, mine),
+        (rf"{p}api/accounts/([^/]+)", api.AccountHandler, mine),
+        (rf"{p}api/accounts/([^/]+)/members", api.MembersHandler, mine),
+        (rf"{p}api/accounts/([^/]+)/transactions", api.TransactionsHandler, mine),
+        (rf"{p}api/accounts/([^/]+)/charges", api.ChargesHandler, mine),
+        (f"{p}api/jobs/running", api.RunningHandler, mine),
+        (f"{p}api/usage", api.UsageHandler, mine),
+        (rf"{p}api/notices/(\d+)/dismiss", api.DismissHandler, mine),
+        (rf"{p}static/plotly/(plotly\.min\.js)", web.StaticFileHandler, {"path": str(PLOTLY_JS)}),
+    ]
+    return web.Application(
+        handlers,
+        cookie_secret=cookie_secret,
+        compress_response=True,
+        xsrf_cookies=True,
+        login_url=f"{p}oauth_callback",
+    )
+
+
+async def meter_loop(meter: Meter, enforcer: Enforcer, interval: float) -> None:
+    while True:
+        started = time.monotonic()
+        try:
+            report = await meter.cycle()
+            log.info(
+                "meter: %d jobs charged, %d rows, %s mc, %d errors in %.2f s",
+                report.jobs_charged,
+                report.rows_written,
+                report.charged_mc,
+                len(report.errors),
+                time.monotonic() - started,
+            )
+            await enforcer.run()
+        except Exception:
+            log.exception("meter cycle failed; retrying at the next one")
+        await asyncio.sleep(max(0.0, interval - (time.monotonic() - started)))
+
+
+async def serve(site_path: str) -> None:
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    loop.add_signal_handler(signal.SIGTERM, task.cancel)
+    site = load_site_or_exit(site_path)
+    if site.billing is None:
+        raise SystemExit(f"corehour billing: {site_path} has no billing section")
+    url = database_url(site.billing.database_url)
+    upgrade(url)
+    sessions = session_factory(make_engine(url))
+    rates = RateBook.from_site(site.billing)
+    store_rates(sessions, site.billing)
+    prefix = os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "/services/billing/")
+    hub_base = os.environ.get("JUPYTERHUB_BASE_URL", "/")
+    hub = HubClient(os.environ["JUPYTERHUB_API_URL"], os.environ["JUPYTERHUB_API_TOKEN"])
+    slurm = SlurmAccounts(site)
+    ctx = Context(site, sessions, rates, hub, slurm, prefix, url_path_join(hub_base, "hub/"))
+    app = make_app(ctx, os.urandom(32))
+    bind = urlparse(os.environ.get("JUPYTERHUB_SERVICE_URL", "http://127.0.0.1:10101"))
+    app.listen(bind.port or 80, bind.hostname or "127.0.0.1", max_body_size=1024 * 1024)
+    log.info("billing service on %s%s", bind.geturl(), prefix)
+    meter = Meter(site, sessions, rates)
+    enforcer = Enforcer(site, sessions, hub, slurm, ctx.usage_url)
+    try:
+        await meter_loop(meter, enforcer, site.billing.meter_interval)
+    except asyncio.CancelledError:
+        log.info("billing service stopping")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="corehour billing service (started by the hub)")
+    parser.add_argument("--site", default=os.environ.get("COREHOUR_SITE", DEFAULT_SITE))
+    args = parser.parse_args()
+    logging.basicConfig(
+        level=logging.INFO, format="[%(levelname).1s %(asctime)s %(name)s] %(message)s"
+    )
+    try:
+        asyncio.run(serve(args.site))
+    except KeyboardInterrupt:  # the hub stops its services with SIGTERM/SIGINT
+        log.info("billing service stopped")
+
+
+if __name__ == "__main__":
+    main()

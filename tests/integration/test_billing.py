@@ -1,0 +1,477 @@
+"""Metering against real Slurm accounting: exact totals, restarts, exhaustion, access."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from decimal import ROUND_HALF_UP, Decimal
+from fractions import Fraction
+
+import pytest
+from sqlalchemy import create_engine, func, select
+from sqlalchemy.orm import Session
+
+from billing_hooks import reconcile
+from billing_hooks.models import Account, Charge, MeteredJob, Transaction
+from tests.harness import (
+    SLURM_CONF,
+    TEST_CORE_HOUR,
+    TEST_GB_HOUR,
+    TEST_GPU_HOUR,
+    alive_jobs,
+    ensure_users,
+    slurm,
+)
+
+pytestmark = pytest.mark.integration
+
+BILLING_USERS = ("chtest4", "chtest5")
+
+
+@pytest.fixture(scope="module")
+def billing_users(portal):
+    ensure_users(*BILLING_USERS)
+    return BILLING_USERS
+
+
+@pytest.fixture(scope="module")
+def admin_token(portal):
+    return portal.user_token("hpcadmin")
+
+
+@pytest.fixture(scope="module")
+def ledger(portal):
+    engine = create_engine(portal.billing_db)
+    yield engine
+    engine.dispose()
+
+
+def sbatch_as(user: str, cluster: str, *args: str) -> str:
+    result = subprocess.run(
+        [
+            "sudo",
+            "-u",
+            user,
+            "env",
+            f"SLURM_CONF={SLURM_CONF[cluster]}",
+            "sbatch",
+            "--parsable",
+            "-D",
+            "/tmp",
+            "-o",
+            "/dev/null",
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip().split(";")[0]
+
+
+def sacct_job(cluster: str, job_id: str) -> dict:
+    return json.loads(slurm(cluster, "sacct", "--json", "-j", job_id).stdout)["jobs"][0]
+
+
+def expected_mc(job: dict) -> int:
+    """TRES × elapsed × rate from sacct's own numbers, rounded half up once."""
+    alloc = {(t["type"], t["name"] or ""): t["count"] for t in job["tres"]["allocated"]}
+    per_hour = (
+        alloc[("cpu", "")] * Fraction(TEST_CORE_HOUR)
+        + alloc.get(("gres", "gpu"), 0) * Fraction(TEST_GPU_HOUR)
+        + Fraction(alloc[("mem", "")], 1024) * Fraction(TEST_GB_HOUR)
+    )
+    exact = per_hour * 1000 * job["time"]["elapsed"] / 3600
+    return int((Decimal(exact.numerator) / Decimal(exact.denominator)).quantize(0, ROUND_HALF_UP))
+
+
+def wait_finished(ledger, cluster: str, job_id: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with Session(ledger) as session:
+            done = session.scalar(
+                select(MeteredJob.finished).where(
+                    MeteredJob.cluster == cluster, MeteredJob.job_id == job_id
+                )
+            )
+        if done:
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"the meter did not settle {cluster}/{job_id} within {timeout} s")
+
+
+def ledger_job(ledger, cluster: str, job_id: str) -> tuple[int, int, int]:
+    with Session(ledger) as session:
+        amount, cpu_seconds, rows = session.execute(
+            select(func.sum(Charge.amount_mc), func.sum(Charge.cpu_seconds), func.count()).where(
+                Charge.cluster == cluster, Charge.job_id == job_id
+            )
+        ).one()
+    return int(amount), int(cpu_seconds), int(rows)
+
+
+def wait_until(predicate, timeout: float, message: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.5)
+    raise AssertionError(message)
+
+
+def test_cpu_and_gpu_jobs_cost_exactly_tres_times_elapsed_times_rate(portal, tokens, ledger):
+    token = tokens["chtest1"]
+    account = portal.wait_billing(token)["accounts"][0]["name"]
+    jobs = [
+        (
+            "alpha",
+            sbatch_as(
+                "chtest1",
+                "alpha",
+                f"--account={account}",
+                "-p",
+                "cpu",
+                "-c",
+                "2",
+                "--wrap",
+                "sleep 4",
+            ),
+        ),
+        (
+            "alpha",
+            sbatch_as(
+                "chtest1",
+                "alpha",
+                f"--account={account}",
+                "-p",
+                "gpu",
+                "--gres=gpu:1",
+                "--wrap",
+                "sleep 3",
+            ),
+        ),
+        (
+            "beta",
+            sbatch_as(
+                "chtest1",
+                "beta",
+                f"--account={account}",
+                "-p",
+                "bigmem",
+                "--mem=20G",
+                "--wrap",
+                "sleep 3",
+            ),
+        ),
+    ]
+    for cluster, job_id in jobs:
+        wait_finished(ledger, cluster, job_id)
+        sacct = sacct_job(cluster, job_id)
+        amount, cpu_seconds, _rows = ledger_job(ledger, cluster, job_id)
+        assert sacct["time"]["elapsed"] > 0
+        assert amount == expected_mc(sacct), (cluster, job_id, sacct["tres"]["allocated"])
+        cpus = next(t["count"] for t in sacct["tres"]["allocated"] if t["type"] == "cpu")
+        assert cpu_seconds == cpus * sacct["time"]["elapsed"]
+
+    bills = portal.billing("GET", f"api/accounts/{account}/charges", token).json()["jobs"]
+    by_id = {(b["cluster"], b["job_id"]): b for b in bills}
+    gpu_bill = by_id[jobs[1]]
+    assert gpu_bill["gpus"] == 1 and gpu_bill["partition"] == "gpu"
+    assert Decimal(gpu_bill["gpu_hours"]) > 0
+
+    # The reconcile command agrees, job by job, for everything finished today.
+    today = time.strftime("%Y-%m-%d", time.gmtime())
+    checked, differences = reconcile.reconcile(
+        _site_model(portal), portal.billing_db, *_day_bounds(today)
+    )
+    assert differences == []
+    assert checked >= 3
+
+
+def _site_model(portal):
+    from spawners.site_config import parse_site
+
+    return parse_site(portal.site)
+
+
+def _day_bounds(day: str) -> tuple[int, int]:
+    import calendar
+
+    start = calendar.timegm(time.strptime(day, "%Y-%m-%d"))
+    return start, start + 86400
+
+
+def billing_service_pid(portal) -> int:
+    out = subprocess.run(
+        ["pgrep", "-f", f"billing_hooks.service --site {portal.workdir / 'site.yaml'}"],
+        capture_output=True,
+        text=True,
+    ).stdout.split()
+    assert out, "the billing service is not running"
+    return int(out[0])
+
+
+def test_a_meter_killed_mid_job_neither_loses_nor_doubles_a_second(portal, tokens, ledger):
+    token = tokens["chtest2"]
+    account = portal.wait_billing(token)["accounts"][0]["name"]
+    job_id = sbatch_as("chtest2", "alpha", f"--account={account}", "-c", "1", "--wrap", "sleep 300")
+    wait_until(
+        lambda: ledger_job_or_none(ledger, "alpha", job_id), 30, "the running job was never charged"
+    )
+    before = billing_service_pid(portal)
+    os.kill(before, signal.SIGKILL)
+    # The hub notices its service exited and starts it again.
+    wait_until(
+        lambda: _other_pid(portal, before), 60, "the hub did not restart the billing service"
+    )
+    assert any(str(j["job_id"]) == job_id for j in alive_jobs("alpha", "chtest2"))
+    time.sleep(3)  # at least one cycle of the new meter while the job still runs
+    slurm("alpha", "scancel", job_id)
+
+    wait_finished(ledger, "alpha", job_id)
+    amount, _cpu, rows = ledger_job(ledger, "alpha", job_id)
+    assert amount == expected_mc(sacct_job("alpha", job_id))
+    assert rows <= 2  # one row per hour bucket, however many cycles and restarts
+
+
+def ledger_job_or_none(ledger, cluster, job_id):
+    with Session(ledger) as session:
+        return session.scalar(
+            select(func.count())
+            .select_from(Charge)
+            .where(Charge.cluster == cluster, Charge.job_id == job_id)
+        )
+
+
+def _other_pid(portal, old: int) -> bool:
+    try:
+        return billing_service_pid(portal) != old
+    except AssertionError:
+        return False
+
+
+def available_mc(portal, token, account) -> int:
+    return portal.billing("GET", f"api/accounts/{account}", token).json()["available_mc"]
+
+
+def test_an_account_that_runs_out_is_stopped_and_a_top_up_unblocks_it(
+    portal, billing_users, admin_token, ledger
+):
+    user = "chtest4"
+    token = portal.user_token(user)
+    account = portal.wait_billing(token)["accounts"][0]["name"]
+    portal.start_and_wait(
+        [(user, "")], {user: token}, profile="cpu", cluster="alpha", cores=1, memory_gb=1
+    )
+    batch = sbatch_as(
+        user, "alpha", f"--account={account}", "-c", "1", "--mem=1G", "--wrap", "sleep 300"
+    )
+    wait_until(
+        lambda: ledger_job_or_none(ledger, "alpha", batch), 30, "the batch job was never charged"
+    )
+
+    # Leave about 15 s of credit for the two jobs (each about 10.1 mc/s).
+    left = 300
+    response = portal.billing(
+        "POST",
+        f"api/accounts/{account}/transactions",
+        admin_token,
+        json={
+            "kind": "adjustment",
+            "amount": str(Decimal(left - available_mc(portal, admin_token, account)) / 1000),
+            "reason": "test: leave a little credit",
+        },
+    )
+    assert response.status_code == 201, response.text
+    adjusted_at = time.monotonic()
+
+    wait_until(lambda: portal.server_model(user) is None, 60, "the server was not stopped")
+    wait_until(lambda: not alive_jobs("alpha", user), 30, "the batch job was not cancelled")
+    # 300 mc at about 20 mc/s lasts 15 s; then one cycle (2 s) plus a margin for stopping.
+    assert time.monotonic() - adjusted_at < 15 + 2 + 20
+
+    with Session(ledger) as session:
+        jobs = session.execute(
+            select(MeteredJob.cluster, MeteredJob.job_id).where(MeteredJob.username == user)
+        ).all()
+    for cluster, job_id in jobs:
+        wait_finished(ledger, cluster, job_id)
+    # Overdraft: at most the cost of one cycle and the time Slurm took to stop both jobs.
+    assert available_mc(portal, admin_token, account) >= -2 * 10.1 * (2 + 6)
+
+    notices = portal.billing("GET", "api/me", token).json()["notices"]
+    assert any("ran out of credits" in n["message"] for n in notices), notices
+
+    refused = portal.start_server(user, token, profile="cpu", cluster="alpha")
+    assert refused.status_code == 402, refused.text
+    message = refused.json()["message"]
+    assert "Not enough credits" in message and "per hour" in message and "top it up" in message
+
+    # Slurm itself refuses the account's jobs, also those submitted outside the portal.
+    held = subprocess.run(
+        [
+            "sudo",
+            "-u",
+            user,
+            "env",
+            f"SLURM_CONF={SLURM_CONF['alpha']}",
+            "sbatch",
+            f"--account={account}",
+            "--wrap",
+            "true",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert held.returncode != 0
+
+    response = portal.billing(
+        "POST",
+        f"api/accounts/{account}/transactions",
+        admin_token,
+        json={"kind": "topup", "amount": "50", "reason": "test: top-up"},
+    )
+    assert response.status_code == 201, response.text
+    wait_until(lambda: _held(ledger, account) is False, 30, "the account was not released in Slurm")
+    response = portal.start_server(user, token, profile="cpu", cluster="alpha")
+    assert response.status_code in (201, 202), response.text
+    try:
+        portal.wait_ready(user)
+    finally:
+        portal.stop_all([user])
+
+
+def _held(ledger, account: str) -> bool:
+    with Session(ledger) as session:
+        return session.scalar(select(Account.held_in_slurm).where(Account.name == account))
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"kind": "topup", "amount": "-5", "reason": "x"}, "amount"),
+        ({"kind": "topup", "amount": "0", "reason": "x"}, "amount"),
+        ({"kind": "topup", "amount": "NaN", "reason": "x"}, "amount"),
+        ({"kind": "topup", "amount": "1e9", "reason": "x"}, "amount"),
+        ({"kind": "topup", "amount": True, "reason": "x"}, "amount"),
+        ({"kind": "topup", "amount": "0.0001", "reason": "x"}, "amount"),
+        ({"kind": "topup", "amount": "5", "reason": ""}, "reason"),
+        ({"kind": "gift", "amount": "5", "reason": "x"}, "kind"),
+    ],
+)
+def test_bad_top_ups_are_refused_and_write_nothing(
+    portal, tokens, admin_token, ledger, body, field
+):
+    account = portal.wait_billing(tokens["chtest3"])["accounts"][0]["name"]
+    before = _money_rows(ledger, account)
+    response = portal.billing(
+        "POST", f"api/accounts/{account}/transactions", admin_token, json=body
+    )
+    assert response.status_code == 400, response.text
+    assert response.json()["field"] == field
+    assert _money_rows(ledger, account) == before
+
+
+def test_a_top_up_for_an_unknown_account_or_with_a_nan_literal_is_refused(
+    portal, admin_token, ledger
+):
+    response = portal.billing(
+        "POST",
+        "api/accounts/no-such-account/transactions",
+        admin_token,
+        json={"kind": "topup", "amount": "5", "reason": "x"},
+    )
+    assert response.status_code == 400
+    assert response.json()["field"] == "account"
+    raw = portal.billing(
+        "POST",
+        "api/accounts/u-chtest3/transactions",
+        admin_token,
+        data='{"kind": "topup", "amount": NaN, "reason": "x"}',
+    )
+    assert raw.status_code == 400
+    with Session(ledger) as session:
+        assert (
+            session.scalar(
+                select(func.count())
+                .select_from(Transaction)
+                .where(Transaction.actor == "hpcadmin", Transaction.reason == "x")
+            )
+            == 0
+        )
+
+
+def _money_rows(ledger, account: str):
+    with Session(ledger) as session:
+        balance = session.scalar(select(Account.balance_mc).where(Account.name == account))
+        count = session.scalar(select(func.count()).select_from(Transaction))
+    return balance, count
+
+
+def test_only_admins_top_up(portal, tokens):
+    response = portal.billing(
+        "POST",
+        "api/accounts/u-chtest1/transactions",
+        tokens["chtest1"],
+        json={"kind": "topup", "amount": "1000", "reason": "free money"},
+    )
+    assert response.status_code == 403
+
+
+def test_a_person_cannot_read_another_persons_bills(portal, tokens):
+    portal.wait_billing(tokens["chtest1"])
+    portal.wait_billing(tokens["chtest2"])
+    for path in (
+        "api/accounts/u-chtest1",
+        "api/accounts/u-chtest1/charges",
+        "api/accounts/u-chtest1/members",
+        "api/accounts/u-chtest1/transactions",
+        "usage?account=u-chtest1",
+        "usage/statement.csv?account=u-chtest1",
+        "usage/statement.pdf?account=u-chtest1",
+        "admin",
+        "api/usage",
+    ):
+        response = portal.billing("GET", path, tokens["chtest2"], allow_redirects=False)
+        assert response.status_code == 403, (path, response.status_code, response.text[:200])
+    own = portal.billing("GET", "api/accounts/u-chtest2/charges", tokens["chtest2"])
+    assert own.status_code == 200
+    listed = portal.billing("GET", "api/accounts", tokens["chtest2"]).json()["accounts"]
+    assert [a["name"] for a in listed] == ["u-chtest2"]
+
+
+def test_the_refusal_names_price_balance_and_how_to_top_up(portal, tokens):
+    token = tokens["chtest3"]
+    portal.wait_billing(token)
+    # 4 GPUs and 8 cores: (4 × 72 + 8 × 36 + 16 × 0.36) credits per hour; 15 minutes of that
+    # is more than the 100 credits a new account opens with.
+    response = portal.start_server(
+        "chtest3", token, profile="gpu", cluster="alpha", gpus=4, cores=8, memory_gb=16
+    )
+    assert response.status_code == 402, response.text
+    message = response.json()["message"]
+    assert "581.760 credits per hour" in message
+    assert "minimum run of 15 minutes" in message
+    assert "balance 100.000" in message
+    assert "top it up" in message and "/services/billing/usage" in message
+    assert not alive_jobs("alpha", "chtest3")
+
+
+def test_the_spawn_form_and_hub_pages_show_price_balance_and_links(portal, tokens):
+    portal.wait_billing(tokens["chtest3"])
+    browser = portal.login("chtest3")
+    page = browser.get(f"{portal.url}/hub/spawn/chtest3", timeout=30)
+    assert page.status_code == 200
+    assert 'name="account"' in page.text
+    assert "u-chtest3" in page.text
+    assert '"core_hour": "36"' in page.text
+    assert 'id="ch-price-per-hour"' in page.text
+    home = browser.get(f"{portal.url}/hub/home", timeout=30).text
+    assert 'id="nav-usage"' in home and "/services/billing/usage" in home
+    assert 'id="corehour-balance"' in home
