@@ -7,8 +7,8 @@ Steady state: ``--jobs`` notebook jobs of ``--users`` people (each with a person
 account; a tenth of the jobs run under one of 20 project accounts) on alpha and beta, with
 1 % of them ending and as many starting per 60 s cycle.  Each cycle gets Slurm 22.05-shaped
 ``squeue --json`` and ``sacct --json`` text per cluster (records copied from
-tests/unit/fixtures/slurm-22.05.8; sacct lists running jobs too, as it does for a time
-window).  The timed part parses that text with usage.parse_squeue/parse_sacct and books it;
+tests/unit/fixtures/slurm-22.05.8; sacct lists the jobs that ended in the window, as the
+meter's ``--state`` filter asks).  The timed part parses that text with usage.parse_squeue/parse_sacct and books it;
 producing the text is Slurm's work and is not timed.
 
 - ours: ``Meter.apply``, one database transaction per cycle with bulk statements.
@@ -29,6 +29,8 @@ import argparse
 import copy
 import cProfile
 import json
+import os
+import platform
 import pstats
 import random
 import statistics
@@ -218,7 +220,8 @@ class Fleet:
             gone = [r for j, r in self.ended if j.cluster == cluster]
             texts[cluster] = (
                 self.text.document(self.text.squeue_meta, [sq for _, sq, _ in live]),
-                self.text.document(self.text.sacct_meta, [sa for *_, sa in live] + gone),
+                # The meter asks sacct only for jobs that ended in the window (--state).
+                self.text.document(self.text.sacct_meta, gone),
             )
         return texts
 
@@ -512,6 +515,7 @@ def main() -> None:
         },
         jobs=args.jobs,
         users=args.users,
+        machine=f"{os.cpu_count()} CPUs, {platform.platform(terse=True)}, PostgreSQL on the same host",
         cycles=args.cycles,
         baseline_cycles=args.baseline_cycles,
     )

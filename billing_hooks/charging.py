@@ -13,6 +13,7 @@ row per job per hour, however short the cycle.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
@@ -40,12 +41,18 @@ class Price:
     gb_mem_hour: Decimal = Decimal(0)
 
     def mc_per_second(self, tres: Tres) -> Fraction:
-        credits_per_hour = (
-            Fraction(self.core_hour) * tres.cpus
-            + Fraction(self.gpu_hour) * tres.gpus
-            + Fraction(self.gb_mem_hour) * Fraction(tres.mem_mb, 1024)
-        )
-        return credits_per_hour * MC_PER_CREDIT / BUCKET_SECONDS
+        return _mc_per_second(self, tres)
+
+
+@functools.lru_cache(maxsize=65536)
+def _mc_per_second(price: Price, tres: Tres) -> Fraction:
+    """Cached: a cycle prices thousands of jobs with a handful of (price, TRES) pairs."""
+    credits_per_hour = (
+        Fraction(price.core_hour) * tres.cpus
+        + Fraction(price.gpu_hour) * tres.gpus
+        + Fraction(price.gb_mem_hour) * Fraction(tres.mem_mb, 1024)
+    )
+    return credits_per_hour * MC_PER_CREDIT / BUCKET_SECONDS
 
 
 @dataclass(frozen=True)

@@ -63,7 +63,8 @@ def main() -> None:
                 session,
                 username,
                 "info",
-                f"Your server {label} was stopped after {minutes} minutes without activity, "
+                f"Your server {label} was stopped after {minutes} minute{'' if minutes == 1 else 's'} "
+                "without activity, "
                 "so it stopped costing credits. Your files are kept; start it again from Home.",
                 None,
             )

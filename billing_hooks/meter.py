@@ -17,7 +17,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 
-from sqlalchemy import bindparam, select, tuple_, update
+from sqlalchemy import Row, bindparam, select, text, tuple_
 from sqlalchemy.orm import Session, sessionmaker
 
 from billing_hooks.charging import NoRateError, RateBook
@@ -27,7 +27,7 @@ from billing_hooks.models import Account, Charge, MeterCursor, MeteredJob
 from billing_hooks.usage import JobUsage, parse_sacct, parse_squeue
 from spawners.site_config import Site
 from spawners.slurm_cli import CommandResult, cluster_argv, run_command
-from spawners.slurm_json import SlurmOutputError
+from spawners.slurm_json import ENDED_STATES, SlurmOutputError
 
 log = logging.getLogger("corehour.meter")
 
@@ -37,6 +37,7 @@ SACCT_OVERLAP = 300
 # Without a cursor (a new ledger) the meter looks back this far for finished jobs.
 FIRST_LOOKBACK = 24 * 3600
 CHUNK = 500
+METER_LOCK = 0x636F7265  # pg_advisory_xact_lock key of the metering cycle
 
 Runner = Callable[..., Awaitable[CommandResult]]
 
@@ -105,6 +106,9 @@ class Meter:
                         "sacct",
                         "--json",
                         "--allusers",
+                        # Only jobs that ended in the window: running ones come from squeue,
+                        # and at site scale they are most of what sacct would print.
+                        f"--state={','.join(sorted(ENDED_STATES))}",
                         "--starttime",
                         _slurm_time(since),
                         "--endtime",
@@ -114,12 +118,14 @@ class Meter:
                 timeout=self.slurm_timeout,
             ),
         )
+        # Tens of megabytes of JSON at site scale: parsed off the event loop, so the
+        # service's pages stay responsive during a cycle.
         try:
-            reading.running = parse_squeue(_checked(squeue), name)
+            reading.running = await asyncio.to_thread(parse_squeue, _checked(squeue), name)
         except SlurmOutputError as e:
             reading.errors.append(f"{name}: squeue: {e}")
         try:
-            reading.accounted = parse_sacct(_checked(sacct), name)
+            reading.accounted = await asyncio.to_thread(parse_sacct, _checked(sacct), name)
         except SlurmOutputError as e:
             reading.errors.append(f"{name}: sacct: {e}; keeping the last known state")
         return reading
@@ -131,7 +137,18 @@ class Meter:
         readings = list(readings)
         jobs = _merge(readings)
         with self.sessions.begin() as session:
-            accounts = {a.name: a for a in session.scalars(select(Account))}
+            if session.get_bind().dialect.name == "postgresql":
+                # One cycle at a time: an overlapping meter (a restart, a second instance)
+                # waits here and then reads the progress the first one wrote, so no balance
+                # moves twice.  SQLite's BEGIN IMMEDIATE already serialises cycles.
+                session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": METER_LOCK})
+            # Plain rows, not ORM objects: thousands of them per cycle, read once.
+            accounts = {
+                a.name: a
+                for a in session.execute(
+                    select(Account.id, Account.name, Account.price_multiplier, Account.created_at)
+                )
+            }
             progress = _load_progress(session, jobs)
             bookings = []
             for key, job in jobs.items():
@@ -197,17 +214,30 @@ def _merge(readings: list[ClusterReading]) -> dict[JobKey, JobUsage]:
     return jobs
 
 
-def _load_progress(session: Session, jobs: dict[JobKey, JobUsage]) -> dict[JobKey, MeteredJob]:
+PROGRESS_FIELDS = ("open_from", "open_amount_mc", "charged_until", "finished")
+PROGRESS_COLUMNS = (
+    MeteredJob.id,
+    MeteredJob.cluster,
+    MeteredJob.job_id,
+    MeteredJob.job_start,
+    MeteredJob.open_from,
+    MeteredJob.open_amount_mc,
+    MeteredJob.charged_until,
+    MeteredJob.finished,
+)
+
+
+def _load_progress(session: Session, jobs: dict[JobKey, JobUsage]) -> dict[JobKey, Row]:
     """Progress of unfinished jobs (one query), plus any of this batch's jobs seen before."""
     rows = {
         (r.cluster, r.job_id, r.job_start): r
-        for r in session.scalars(select(MeteredJob).where(MeteredJob.finished.is_(False)))
+        for r in session.execute(select(*PROGRESS_COLUMNS).where(MeteredJob.finished.is_(False)))
     }
     unknown = [key for key, job in jobs.items() if key not in rows and job.ended]
     for start in range(0, len(unknown), CHUNK):
         chunk = unknown[start : start + CHUNK]
-        found = session.scalars(
-            select(MeteredJob).where(
+        found = session.execute(
+            select(*PROGRESS_COLUMNS).where(
                 tuple_(MeteredJob.cluster, MeteredJob.job_id, MeteredJob.job_start).in_(chunk)
             )
         )
@@ -215,7 +245,7 @@ def _load_progress(session: Session, jobs: dict[JobKey, JobUsage]) -> dict[JobKe
     return rows
 
 
-def _progress_of(row: MeteredJob | None) -> Progress | None:
+def _progress_of(row: Row | None) -> Progress | None:
     if row is None:
         return None
     return Progress(row.open_from, row.open_amount_mc, row.charged_until, row.finished)
@@ -223,7 +253,7 @@ def _progress_of(row: MeteredJob | None) -> Progress | None:
 
 def _write(
     session: Session,
-    bookings: list[tuple[Account, MeteredJob | None, Booking]],
+    bookings: list[tuple[Row, Row | None, Booking]],
     report: CycleReport,
 ) -> None:
     charge_rows, new_jobs, job_updates = [], [], []
@@ -273,13 +303,14 @@ def _write(
                 }
             )
         else:
-            job_updates.append({"id": row.id, **state})
+            job_updates.append({"row_id": row.id, **state})
         deltas[account.id] = deltas.get(account.id, 0) + booking.delta_mc
         report.jobs_charged += 1
         report.charged_mc += booking.delta_mc
 
+    # Core statements with executemany: the ORM's bulk paths would track every row.
     if charge_rows:
-        insert = insert_for(session)(Charge)
+        insert = insert_for(session)(Charge.__table__)
         session.execute(
             insert.on_conflict_do_update(
                 index_elements=["idempotency_key"],
@@ -297,10 +328,16 @@ def _write(
             ),
             charge_rows,
         )
+    progress_table = MeteredJob.__table__
     if new_jobs:
-        session.execute(insert_for(session)(MeteredJob), new_jobs)
+        session.execute(progress_table.insert(), new_jobs)
     if job_updates:
-        session.execute(update(MeteredJob), job_updates)
+        session.execute(
+            progress_table.update()
+            .where(progress_table.c.id == bindparam("row_id"))
+            .values({name: bindparam(name) for name in PROGRESS_FIELDS}),
+            job_updates,
+        )
     changed = [{"account": a, "delta": d} for a, d in deltas.items() if d]
     if changed:
         table = Account.__table__

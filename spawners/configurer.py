@@ -92,7 +92,14 @@ def update_billing(c, site: Site, site_path: str | Path) -> None:
         },
         {
             "name": "idle-culler",
-            "command": [sys.executable, "-m", "billing_hooks.idle", "--site", str(site_path)],
+            "command": [
+                sys.executable,
+                "-m",
+                "billing_hooks.idle",
+                "--site",
+                str(site_path),
+                f"--cull-every={site.billing.idle_check_seconds}",
+            ],
             "environment": environment,
         },
     ]

@@ -174,6 +174,9 @@ class Billing(_Model):
     idle_timeout_minutes: dict[Slug, Annotated[int, Field(ge=1, le=7 * 24 * 60)]] = Field(
         default_factory=dict, description="Idle timeout per profile; 'default' for the rest."
     )
+    idle_check_seconds: int = Field(
+        60, ge=1, le=3600, description="How often the idle culler looks for idle servers."
+    )
     rates: tuple[RateEntry, ...]
 
     @model_validator(mode="after")
@@ -183,6 +186,14 @@ class Billing(_Model):
         if any(not 0 < p < 100 for p in self.warn_at_percent):
             raise ValueError("warn_at_percent: each threshold is a percentage between 1 and 99")
         return self
+
+    def idle_profiles_exist(self, profiles) -> None:
+        for name in self.idle_timeout_minutes:
+            if name != "default" and name not in profiles:
+                raise ValueError(
+                    f"billing.idle_timeout_minutes.{name}: no profile '{name}'; "
+                    f"use 'default' or one of {sorted(profiles)}"
+                )
 
 
 class Site(_Model):
@@ -206,6 +217,7 @@ class Site(_Model):
             _check_profile(name, profile, self)
         if self.billing is not None:
             _check_rates(self.billing, self)
+            self.billing.idle_profiles_exist(self.profiles)
         return self
 
     def clusters_for(self, profile_name: str) -> tuple[str, ...]:

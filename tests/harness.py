@@ -75,6 +75,8 @@ def portal_site(
         service_url=f"http://127.0.0.1:{base_port + 91}",
         database_url=f"sqlite:///{workdir / 'billing.sqlite'}",
         meter_interval=meter_interval,
+        idle_check_seconds=5,
+        idle_timeout_minutes={"default": 60, "gpu": 20, "quick-idle": 1},
         # Dear on purpose: a second of one core is 10 milli-credits, so costs move visibly.
         rates=[
             {
@@ -89,6 +91,11 @@ def portal_site(
             for partition in spec["partitions"]
         ],
     )
+    site["profiles"]["quick-idle"] = {
+        **site["profiles"]["cpu"],
+        "display_name": "Stops after a minute idle (tests only)",
+        "clusters": ["alpha"],
+    }
     site["images"]["broken"] = {
         "display_name": "An image that is declared but not installed",
         "prefix": "/opt/corehour/images/not-installed",

@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import logging
 import os
+import re
 import signal
 import time
 from pathlib import Path
@@ -33,7 +34,32 @@ from billing_hooks.slurm_accounts import SlurmAccounts
 from spawners.configurer import DEFAULT_SITE, load_site_or_exit
 
 log = logging.getLogger("corehour.billing")
+OPENAPI_FILE = api.OPENAPI
 PLOTLY_JS = Path(plotly.__file__).parent / "package_data"
+
+
+# Paths below api/, as openapi.yaml names them; a test keeps the two in step.
+API_ROUTES = {
+    "openapi.yaml": api.OpenApiHandler,
+    "me": api.MeHandler,
+    "notices/{id}/dismiss": api.DismissHandler,
+    "accounts": api.AccountsHandler,
+    "accounts/{name}": api.AccountHandler,
+    "accounts/{name}/members": api.MembersHandler,
+    "accounts/{name}/transactions": api.TransactionsHandler,
+    "accounts/{name}/charges": api.ChargesHandler,
+    "jobs/running": api.RunningHandler,
+    "usage": api.UsageHandler,
+}
+
+
+def _pattern(path: str) -> str:
+    """``accounts/{name}`` → a tornado pattern; ids are digits, names anything but '/'."""
+    parts = re.split(r"(\{\w+\})", path)
+    return "".join(
+        (r"(\d+)" if part == "{id}" else r"([^/]+)") if part.startswith("{") else re.escape(part)
+        for part in parts
+    )
 
 
 def make_app(ctx: Context, cookie_secret: bytes) -> web.Application:
@@ -47,16 +73,7 @@ def make_app(ctx: Context, cookie_secret: bytes) -> web.Application:
         (f"{p}admin", pages.AdminPage, mine),
         (rf"{p}admin/usage\.csv", pages.AdminUsageCsv, mine),
         (rf"{p}admin/(transactions|accounts|members)", pages.AdminAction, mine),
-        (f"{p}api/openapi.yaml", api.OpenApiHandler, mine),
-        (f"{p}api/me", api.MeHandler, mine),
-        (f"{p}api/accounts", api.AccountsHandler, mine),
-        (rf"{p}api/accounts/([^/]+)", api.AccountHandler, mine),
-        (rf"{p}api/accounts/([^/]+)/members", api.MembersHandler, mine),
-        (rf"{p}api/accounts/([^/]+)/transactions", api.TransactionsHandler, mine),
-        (rf"{p}api/accounts/([^/]+)/charges", api.ChargesHandler, mine),
-        (f"{p}api/jobs/running", api.RunningHandler, mine),
-        (f"{p}api/usage", api.UsageHandler, mine),
-        (rf"{p}api/notices/(\d+)/dismiss", api.DismissHandler, mine),
+        *((f"{p}api/{_pattern(path)}", handler, mine) for path, handler in API_ROUTES.items()),
         (rf"{p}static/plotly/(plotly\.min\.js)", web.StaticFileHandler, {"path": str(PLOTLY_JS)}),
     ]
     return web.Application(

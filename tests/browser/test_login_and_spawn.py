@@ -1,50 +1,11 @@
 """A person logs in with a browser, fills the spawn form and lands in JupyterLab."""
 
-import tempfile
-from pathlib import Path
-
-import pytest
-from selenium import webdriver
-from selenium.webdriver.chrome.options import Options
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ready
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
-from tests.harness import REPO, TEST_PASSWORD, alive_jobs
-
-ARTIFACTS = REPO / "tests" / "artifacts"
-
-
-@pytest.fixture
-def browser():
-    profile = tempfile.mkdtemp(prefix="corehour-chromium-")
-    options = Options()
-    options.binary_location = "/usr/bin/chromium"
-    for flag in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        f"--user-data-dir={profile}",
-        "--window-size=1280,900",
-    ):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
-    yield driver
-    driver.quit()
-
-
-def shot(driver, name: str) -> Path:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    path = ARTIFACTS / f"{name}.png"
-    driver.save_screenshot(str(path))
-    return path
+from tests.browser.helpers import shot
+from tests.harness import TEST_PASSWORD, alive_jobs
 
 
 def test_login_fill_the_form_and_land_in_jupyterlab(portal, browser):

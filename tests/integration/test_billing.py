@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
 import time
-from decimal import ROUND_HALF_UP, Decimal
-from fractions import Fraction
+from decimal import Decimal
 
 import pytest
 from sqlalchemy import create_engine, func, select
@@ -16,11 +14,16 @@ from sqlalchemy.orm import Session
 
 from billing_hooks import reconcile
 from billing_hooks.models import Account, Charge, MeteredJob, Transaction
+from tests.billing_checks import (
+    expected_mc,
+    ledger_job,
+    sacct_job,
+    sbatch_as,
+    wait_finished,
+    wait_until,
+)
 from tests.harness import (
     SLURM_CONF,
-    TEST_CORE_HOUR,
-    TEST_GB_HOUR,
-    TEST_GPU_HOUR,
     alive_jobs,
     ensure_users,
     slurm,
@@ -47,81 +50,6 @@ def ledger(portal):
     engine = create_engine(portal.billing_db)
     yield engine
     engine.dispose()
-
-
-def sbatch_as(user: str, cluster: str, *args: str) -> str:
-    result = subprocess.run(
-        [
-            "sudo",
-            "-u",
-            user,
-            "env",
-            f"SLURM_CONF={SLURM_CONF[cluster]}",
-            "sbatch",
-            "--parsable",
-            "-D",
-            "/tmp",
-            "-o",
-            "/dev/null",
-            *args,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert result.returncode == 0, result.stderr
-    return result.stdout.strip().split(";")[0]
-
-
-def sacct_job(cluster: str, job_id: str) -> dict:
-    return json.loads(slurm(cluster, "sacct", "--json", "-j", job_id).stdout)["jobs"][0]
-
-
-def expected_mc(job: dict) -> int:
-    """TRES × elapsed × rate from sacct's own numbers, rounded half up once."""
-    alloc = {(t["type"], t["name"] or ""): t["count"] for t in job["tres"]["allocated"]}
-    per_hour = (
-        alloc[("cpu", "")] * Fraction(TEST_CORE_HOUR)
-        + alloc.get(("gres", "gpu"), 0) * Fraction(TEST_GPU_HOUR)
-        + Fraction(alloc[("mem", "")], 1024) * Fraction(TEST_GB_HOUR)
-    )
-    exact = per_hour * 1000 * job["time"]["elapsed"] / 3600
-    return int((Decimal(exact.numerator) / Decimal(exact.denominator)).quantize(0, ROUND_HALF_UP))
-
-
-def wait_finished(ledger, cluster: str, job_id: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with Session(ledger) as session:
-            done = session.scalar(
-                select(MeteredJob.finished).where(
-                    MeteredJob.cluster == cluster, MeteredJob.job_id == job_id
-                )
-            )
-        if done:
-            return
-        time.sleep(0.5)
-    raise AssertionError(f"the meter did not settle {cluster}/{job_id} within {timeout} s")
-
-
-def ledger_job(ledger, cluster: str, job_id: str) -> tuple[int, int, int]:
-    with Session(ledger) as session:
-        amount, cpu_seconds, rows = session.execute(
-            select(func.sum(Charge.amount_mc), func.sum(Charge.cpu_seconds), func.count()).where(
-                Charge.cluster == cluster, Charge.job_id == job_id
-            )
-        ).one()
-    return int(amount), int(cpu_seconds), int(rows)
-
-
-def wait_until(predicate, timeout: float, message: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.5)
-    raise AssertionError(message)
 
 
 def test_cpu_and_gpu_jobs_cost_exactly_tres_times_elapsed_times_rate(portal, tokens, ledger):
@@ -475,3 +403,52 @@ def test_the_spawn_form_and_hub_pages_show_price_balance_and_links(portal, token
     home = browser.get(f"{portal.url}/hub/home", timeout=30).text
     assert 'id="nav-usage"' in home and "/services/billing/usage" in home
     assert 'id="corehour-balance"' in home
+
+
+def test_an_idle_server_is_stopped_by_its_profiles_timeout_and_the_person_is_told(portal, tokens):
+    user = "chtest2"
+    token = tokens[user]
+    portal.wait_billing(token)
+    portal.start_and_wait([(user, "")], tokens, profile="quick-idle", cluster="alpha")
+    started = time.monotonic()
+    # The profile's timeout is 1 minute, checked every 5 s; nothing touches the server.
+    wait_until(lambda: portal.server_model(user) is None, 120, "the idle server was not stopped")
+    assert time.monotonic() - started >= 50
+    wait_until(lambda: not alive_jobs("alpha", user), 30, "the idle server's job is still running")
+    notices = portal.billing("GET", "api/me", token).json()["notices"]
+    assert any("after 1 minute without activity" in n["message"] for n in notices), notices
+
+
+def test_warnings_at_20_and_5_percent_left_appear_on_the_hub_pages(
+    portal, billing_users, admin_token
+):
+    user = "chtest5"
+    token = portal.user_token(user)
+    account = portal.wait_billing(token)["accounts"][0]["name"]
+
+    def leave(credits_left: str) -> None:
+        now = Decimal(available_mc(portal, admin_token, account)) / 1000
+        response = portal.billing(
+            "POST",
+            f"api/accounts/{account}/transactions",
+            admin_token,
+            json={
+                "kind": "adjustment",
+                "amount": str(Decimal(credits_left) - now),
+                "reason": "test: spend",
+            },
+        )
+        assert response.status_code == 201, response.text
+
+    def warned(percent: str):
+        notices = portal.billing("GET", "api/me", token).json()["notices"]
+        return [n for n in notices if f"has {percent}% of its credits left" in n["message"]]
+
+    leave("15")  # of the 100 credits the account opened with
+    wait_until(lambda: warned("15"), 30, "no warning at 20 %")
+    home = portal.login(user).get(f"{portal.url}/hub/home", timeout=30).text
+    assert "15% of its credits left" in home
+
+    leave("4")
+    wait_until(lambda: warned("4"), 30, "no warning at 5 %")
+    assert len(warned("15")) == 1  # each threshold warns once per top-up

@@ -7,10 +7,12 @@ in the site file, as ``round(TRES × elapsed × rate)`` with one half-up roundin
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import itertools
 import math
 import multiprocessing
+import threading
 import time
 from decimal import Decimal
 from fractions import Fraction
@@ -20,7 +22,7 @@ import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, event, func, select, update
 from sqlalchemy.exc import DBAPIError
 
 from billing_hooks.charging import RateBook, Tres
@@ -523,3 +525,35 @@ def test_a_thousand_job_cycle_keeps_one_open_row_per_job(sessions):
         )
     assert total == spent
     assert stored == OPENING_MC * 50 - spent
+
+
+def test_two_meters_applying_the_same_cycle_at_once_charge_once(request, sessions):
+    engine = sessions.kw["bind"]
+    alice = personal(sessions, "alice")
+    jobs = [running(3000 + n, "alice") for n in range(20)]
+    meter(sessions).apply([reading(T0 + 60, jobs)], T0 + 60)
+
+    # Hold each cycle right after it read the jobs' progress until the other has read it too
+    # (or for 3 s, where the other is kept waiting, as it should be, by a lock).
+    both_read = threading.Barrier(2)
+
+    @event.listens_for(engine, "after_cursor_execute")
+    def _hold(_conn, _cursor, statement, *_):
+        if statement.startswith("SELECT") and "FROM metered_job" in statement:
+            with contextlib.suppress(threading.BrokenBarrierError):
+                both_read.wait(timeout=3)
+
+    cycles = [
+        threading.Thread(target=meter(sessions).apply, args=([reading(T0 + 120, jobs)], T0 + 120))
+        for _ in range(2)
+    ]
+    try:
+        for cycle in cycles:
+            cycle.start()
+        for cycle in cycles:
+            cycle.join(60)
+    finally:
+        event.remove(engine, "after_cursor_execute", _hold)
+    spent = sum(expected_mc(job.tres, 120) for job in jobs)
+    assert sum(charged(sessions, job.job_id) for job in jobs) == spent
+    assert balances(sessions, alice) == (OPENING_MC - spent, OPENING_MC - spent)

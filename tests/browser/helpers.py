@@ -1,0 +1,23 @@
+"""Steps every browser test takes: logging in, and screenshots kept for people to look at."""
+
+from pathlib import Path
+
+from selenium.webdriver.common.by import By
+
+from tests.harness import REPO, TEST_PASSWORD
+
+ARTIFACTS = REPO / "tests" / "artifacts"
+
+
+def shot(driver, name: str) -> Path:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    driver.save_screenshot(str(path))
+    return path
+
+
+def log_in(driver, portal, user: str) -> None:
+    driver.get(f"{portal.url}/hub/login")
+    driver.find_element(By.ID, "username_input").send_keys(user)
+    driver.find_element(By.ID, "password_input").send_keys(TEST_PASSWORD)
+    driver.find_element(By.ID, "login_submit").click()
