@@ -6,9 +6,11 @@ the current user for every hub page (None when nobody is logged in).
 
 from __future__ import annotations
 
+import logging
 from functools import partial
 
 from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 
 from billing_hooks.charging import format_credits
 from billing_hooks.db import make_engine, session_factory, upgrade
@@ -16,12 +18,28 @@ from billing_hooks.ledger import accounts_of
 from billing_hooks.models import Notice, now
 
 NOTICE_DAYS = 3
+log = logging.getLogger("corehour.billing")
 _sessions: dict[str, object] = {}
 
 
 def page_values(user, database_url: str, prefix: str, currency: str) -> dict | None:
+    """Never raises: a ledger that cannot be reached must not take the hub's pages down."""
     if user is None:
         return None
+    try:
+        return _values(user, database_url, prefix, currency)
+    except SQLAlchemyError as e:
+        log.error("billing values for %s unavailable: %s", user.name, e)
+        return {
+            "usage_url": f"{prefix}usage",
+            "admin_url": f"{prefix}admin",
+            "currency": currency,
+            "accounts": [],
+            "notices": [{"level": "warning", "message": "Balances cannot be shown right now."}],
+        }
+
+
+def _values(user, database_url: str, prefix: str, currency: str) -> dict:
     if database_url not in _sessions:
         upgrade(database_url)
         _sessions[database_url] = session_factory(make_engine(database_url))

@@ -20,10 +20,11 @@ from dataclasses import dataclass, field
 from sqlalchemy import Row, bindparam, select, text, tuple_
 from sqlalchemy.orm import Session, sessionmaker
 
+from billing_hooks import bulk
 from billing_hooks.charging import NoRateError, RateBook
 from billing_hooks.ledger import insert_for, personal_account_name
 from billing_hooks.metering import Booking, Progress, plan_job
-from billing_hooks.models import Account, Charge, MeterCursor, MeteredJob
+from billing_hooks.models import Account, MeterCursor, MeteredJob
 from billing_hooks.usage import JobUsage, parse_sacct, parse_squeue
 from spawners.site_config import Site
 from spawners.slurm_cli import CommandResult, cluster_argv, run_command
@@ -214,7 +215,6 @@ def _merge(readings: list[ClusterReading]) -> dict[JobKey, JobUsage]:
     return jobs
 
 
-PROGRESS_FIELDS = ("open_from", "open_amount_mc", "charged_until", "finished")
 PROGRESS_COLUMNS = (
     MeteredJob.id,
     MeteredJob.cluster,
@@ -308,36 +308,9 @@ def _write(
         report.jobs_charged += 1
         report.charged_mc += booking.delta_mc
 
-    # Core statements with executemany: the ORM's bulk paths would track every row.
-    if charge_rows:
-        insert = insert_for(session)(Charge.__table__)
-        session.execute(
-            insert.on_conflict_do_update(
-                index_elements=["idempotency_key"],
-                set_={
-                    name: insert.excluded[name]
-                    for name in (
-                        "interval_end",
-                        "amount_mc",
-                        "cpu_seconds",
-                        "gpu_seconds",
-                        "mem_mb_seconds",
-                        "closed",
-                    )
-                },
-            ),
-            charge_rows,
-        )
-    progress_table = MeteredJob.__table__
-    if new_jobs:
-        session.execute(progress_table.insert(), new_jobs)
-    if job_updates:
-        session.execute(
-            progress_table.update()
-            .where(progress_table.c.id == bindparam("row_id"))
-            .values({name: bindparam(name) for name in PROGRESS_FIELDS}),
-            job_updates,
-        )
+    bulk.upsert_charges(session, charge_rows)
+    bulk.insert_progress(session, new_jobs)
+    bulk.update_progress(session, job_updates)
     changed = [{"account": a, "delta": d} for a, d in deltas.items() if d]
     if changed:
         table = Account.__table__

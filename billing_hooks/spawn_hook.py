@@ -6,6 +6,8 @@ The spawner calls these only when ``c.CorehourSpawner.billing_database_url`` is 
 
 from __future__ import annotations
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from billing_hooks.charging import format_credits
 from billing_hooks.gate import SpendingGate, SpendRefused, request_tres
 from billing_hooks.slurm_accounts import SacctmgrError, SlurmAccounts, Wanted
@@ -38,6 +40,11 @@ async def admit(spawner, request: SpawnRequest) -> str:
         account = gate.choose(username, request.account)
     except LookupError as e:
         raise SpawnRefused(400, "account", f"account: {e}") from None
+    except SQLAlchemyError:
+        spawner.log.exception("billing ledger unavailable for %s", username)
+        raise SpawnRefused(
+            503, "account", "The billing ledger cannot be reached right now; try again in a minute."
+        ) from None
     clusters = request.candidate_clusters if request.cluster == "auto" else (request.cluster,)
     tres = request_tres(request.cores, request.gpus, request.memory_gb)
     try:

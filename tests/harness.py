@@ -263,6 +263,15 @@ class Portal:
             **kwargs,
         )
 
+    def billing_service_pid(self) -> int:
+        out = subprocess.run(
+            ["pgrep", "-f", f"billing_hooks.service --site {self.workdir / 'site.yaml'}"],
+            capture_output=True,
+            text=True,
+        ).stdout.split()
+        assert out, "the billing service is not running"
+        return int(out[0])
+
     def wait_billing(self, token: str, timeout: float = 60) -> dict:
         """/api/me once the billing service answers (it also makes the personal account)."""
         deadline = time.monotonic() + timeout
