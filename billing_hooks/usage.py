@@ -15,6 +15,9 @@ from dataclasses import dataclass
 from billing_hooks.charging import Tres
 from spawners.slurm_json import ENDED_STATES, SlurmOutputError, _number, _state, _text
 
+# Slurm's "no value" sentinels (NO_VAL, INFINITE): 24.11 prints them as the start time of a
+# job that never started.
+_NO_VALUE = 0xFFFFFFFE
 _MEM_UNITS = {"K": 1 / 1024, "M": 1, "G": 1024, "T": 1024 * 1024, "P": 1024**3}
 
 
@@ -127,13 +130,16 @@ def parse_sacct(text: str, cluster: str) -> list[JobUsage]:
     for raw in _load(text, "sacct"):
         times = raw.get("time") if isinstance(raw.get("time"), Mapping) else {}
         start = _number(times.get("start")) or 0
-        if start <= 0:
-            continue
+        if not 0 < start < _NO_VALUE:
+            continue  # never started: a pending job that was cancelled costs nothing
         state_info = raw.get("state") if isinstance(raw.get("state"), Mapping) else {}
         state = _state(state_info.get("current"))
         end = _number(times.get("end")) or 0
         ended = state in ENDED_STATES and end >= start
         tres = raw.get("tres") if isinstance(raw.get("tres"), Mapping) else {}
+        allocated = _tres_list(tres.get("allocated"))
+        if allocated.cpus <= 0:
+            continue  # nothing was allocated, so nothing ran
         usages.append(
             JobUsage(
                 cluster=cluster,
@@ -146,7 +152,7 @@ def parse_sacct(text: str, cluster: str) -> list[JobUsage]:
                 start=start,
                 end=end if ended else None,
                 suspended=_number(times.get("suspended")) or 0,
-                tres=_tres_list(tres.get("allocated")),
+                tres=allocated,
             )
         )
     return usages
@@ -158,7 +164,7 @@ def parse_squeue(text: str, cluster: str) -> list[JobUsage]:
     for raw in _load(text, "squeue"):
         state = _state(raw.get("job_state"))
         start = _number(raw.get("start_time")) or 0
-        if state not in ("RUNNING", "SUSPENDED", "COMPLETING") or start <= 0:
+        if state not in ("RUNNING", "SUSPENDED", "COMPLETING") or not 0 < start < _NO_VALUE:
             continue
         usages.append(
             JobUsage(

@@ -23,6 +23,7 @@ from billing_hooks.models import Account, Membership, Notice
 from billing_hooks.service.access import account_for, visible_accounts
 from billing_hooks.service.base import ApiHandler, Refused, refused_from
 from billing_hooks.service.people import ensure_person
+from billing_hooks.service.query import month_of, usage_query
 from billing_hooks.slurm_accounts import SacctmgrError, Wanted
 
 OPENAPI = Path(__file__).with_name("openapi.yaml")
@@ -253,11 +254,7 @@ class ChargesHandler(ApiHandler):
     """Per-job bills of a month; plain members of a shared account see their own jobs."""
 
     def get(self, name: str) -> None:
-        month = self.get_argument("month", dt.datetime.now(dt.UTC).strftime("%Y-%m"))
-        try:
-            statements.month_bounds(month)
-        except ValueError as e:
-            raise Refused(400, str(e), "month") from None
+        month = month_of(self)
         with self.ctx.sessions() as session:
             try:
                 account, role = account_for(session, self.viewer, name)
@@ -324,12 +321,7 @@ class UsageHandler(ApiHandler):
     def get(self) -> None:
         if not self.viewer.admin:
             raise Refused(403, "only admins can read usage across accounts")
-        start, end = period(self)
-        group_by = self.get_argument("group_by", "account")
-        if group_by not in reports.GROUPINGS:
-            raise Refused(
-                400, f"group_by must be one of {', '.join(reports.GROUPINGS)}", "group_by"
-            )
+        start, end, group_by = usage_query(self)
         with self.ctx.sessions() as session:
             rows = reports.usage(session, start, end, group_by)
         self.send(
@@ -350,27 +342,6 @@ class UsageHandler(ApiHandler):
                 ],
             }
         )
-
-
-def period(handler) -> tuple[int, int]:
-    """``from``/``to`` as YYYY-MM-DD (UTC, ``to`` inclusive); the default is this month."""
-    today = dt.datetime.now(dt.UTC).date()
-    raw_from = handler.get_argument("from", today.replace(day=1).isoformat())
-    raw_to = handler.get_argument("to", today.isoformat())
-    try:
-        start = dt.date.fromisoformat(raw_from)
-    except ValueError:
-        raise Refused(400, "use a date like 2026-11-01", "from") from None
-    try:
-        end = dt.date.fromisoformat(raw_to)
-    except ValueError:
-        raise Refused(400, "use a date like 2026-11-30", "to") from None
-    if end < start:
-        raise Refused(400, "must not be before 'from'", "to")
-    if (end - start).days > 3660:
-        raise Refused(400, "a period of at most 10 years", "to")
-    midnight = lambda d: int(dt.datetime(d.year, d.month, d.day, tzinfo=dt.UTC).timestamp())  # noqa: E731
-    return midnight(start), midnight(end) + 86400
 
 
 class DismissHandler(ApiHandler):

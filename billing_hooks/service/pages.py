@@ -7,7 +7,7 @@ import datetime as dt
 import io
 from decimal import Decimal
 from pathlib import Path
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy import select
@@ -25,9 +25,10 @@ from billing_hooks.ledger import (
 )
 from billing_hooks.models import Account, Membership
 from billing_hooks.service.access import account_for, visible_accounts
-from billing_hooks.service.api import amount_from, period, sync_slurm
+from billing_hooks.service.api import amount_from, sync_slurm
 from billing_hooks.service.base import BaseHandler, Refused, refused_from
 from billing_hooks.service.people import ensure_person
+from billing_hooks.service.query import month_of, usage_query
 
 TEMPLATES = Environment(
     loader=FileSystemLoader(Path(__file__).with_name("templates")),
@@ -78,11 +79,7 @@ class UsagePage(PageHandler):
     @web.authenticated
     async def get(self) -> None:
         await ensure_person(self.ctx, self.viewer.name)
-        month = self.get_argument("month", dt.datetime.now(dt.UTC).strftime("%Y-%m"))
-        try:
-            statements.month_bounds(month)
-        except ValueError as e:
-            raise Refused(400, str(e), "month") from None
+        month = month_of(self)
         with self.ctx.sessions() as session:
             accounts = visible_accounts(session, self.viewer)
             if not accounts:
@@ -117,6 +114,7 @@ class UsagePage(PageHandler):
             chart_json=charts.daily_spend_figure(spend, start, now + 1, self.ctx.billing.currency),
             chart_days=CHART_DAYS,
             running_api=f"{self.ctx.prefix}api/jobs/running",
+            account_api=f"{self.ctx.prefix}api/accounts/{quote(account.name)}",
             refresh_seconds=max(5, min(60, int(self.ctx.billing.meter_interval))),
         )
 
@@ -124,11 +122,7 @@ class UsagePage(PageHandler):
 class StatementDownload(PageHandler):
     @web.authenticated
     def get(self, extension: str) -> None:
-        month = self.get_argument("month", dt.datetime.now(dt.UTC).strftime("%Y-%m"))
-        try:
-            statements.month_bounds(month)
-        except ValueError as e:
-            raise Refused(400, str(e), "month") from None
+        month = month_of(self)
         with self.ctx.sessions.begin() as session:
             try:
                 account, role = account_for(session, self.viewer, self.get_argument("account", ""))
@@ -153,12 +147,7 @@ class AdminPage(PageHandler):
     def get(self) -> None:
         if not self.viewer.admin:
             raise Refused(403, "the billing admin page is for admins")
-        start, end = period(self)
-        group_by = self.get_argument("group_by", "account")
-        if group_by not in reports.GROUPINGS:
-            raise Refused(
-                400, f"group_by must be one of {', '.join(reports.GROUPINGS)}", "group_by"
-            )
+        start, end, group_by = usage_query(self)
         with self.ctx.sessions() as session:
             accounts = list(session.scalars(select(Account).order_by(Account.name)))
             members: dict[int, list[Membership]] = {}
@@ -187,12 +176,7 @@ class AdminUsageCsv(PageHandler):
     def get(self) -> None:
         if not self.viewer.admin:
             raise Refused(403, "usage exports are for admins")
-        start, end = period(self)
-        group_by = self.get_argument("group_by", "account")
-        if group_by not in reports.GROUPINGS:
-            raise Refused(
-                400, f"group_by must be one of {', '.join(reports.GROUPINGS)}", "group_by"
-            )
+        start, end, group_by = usage_query(self)
         with self.ctx.sessions() as session:
             rows = reports.usage(session, start, end, group_by)
         out = io.StringIO()

@@ -6,6 +6,7 @@ from spawners.site_config import load_site
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE_SITE = REPO / "deploy" / "site.example.yaml"
+FIXTURES = Path(__file__).parent / "fixtures"
 
 
 @pytest.fixture(scope="session")
