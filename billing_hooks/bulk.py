@@ -11,7 +11,7 @@ from sqlalchemy import bindparam, text
 from sqlalchemy.orm import Session
 
 from billing_hooks.ledger import insert_for
-from billing_hooks.models import Charge, MeteredJob
+from billing_hooks.models import Account, Charge, MeteredJob
 
 # Columns of a charge row with their PostgreSQL array types, in insert order.
 CHARGE_COLUMNS = {
@@ -111,4 +111,28 @@ def update_progress(session: Session, rows: list[dict]) -> None:
         .where(table.c.id == bindparam("row_id"))
         .values({name: bindparam(name) for name in PROGRESS_UPDATES}),
         rows,
+    )
+
+
+def debit_balances(session: Session, deltas: dict[int, int]) -> None:
+    """``balance -= delta`` per account id: relative, so concurrent top-ups are kept."""
+    changed = [{"account": a, "delta": d} for a, d in deltas.items() if d]
+    if not changed:
+        return
+    if _postgres(session):
+        session.execute(
+            text(
+                "UPDATE account SET balance_mc = account.balance_mc - u.delta "
+                "FROM unnest(CAST(:account AS integer[]), CAST(:delta AS bigint[])) "
+                "AS u(id, delta) WHERE account.id = u.id"
+            ),
+            _arrays(changed, ("account", "delta")),
+        )
+        return
+    table = Account.__table__
+    session.execute(
+        table.update()
+        .where(table.c.id == bindparam("account"))
+        .values(balance_mc=table.c.balance_mc - bindparam("delta")),
+        changed,
     )

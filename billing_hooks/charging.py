@@ -16,7 +16,7 @@ import datetime as dt
 import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from fractions import Fraction
 
 BUCKET_SECONDS = 3600
@@ -116,16 +116,28 @@ def exact_cost_mc(
         lo = max(start, period.start)
         hi = end if period.end is None else min(end, period.end)
         if hi > lo:
-            total += period.price.mc_per_second(tres) * (hi - lo)
+            total += _rate(period.price, tres, multiplier) * (hi - lo)
             covered += hi - lo
     if covered != end - start:
         raise NoRateError(f"no rate covers all of {_iso(start)} to {_iso(end)}")
-    return total * Fraction(multiplier)
+    return total
+
+
+@functools.lru_cache(maxsize=65536)
+def _rate(price: Price, tres: Tres, multiplier: Decimal) -> Fraction:
+    return price.mc_per_second(tres) * Fraction(multiplier)
 
 
 def round_mc(value: Fraction) -> int:
-    """Half-up to whole milli-credits, the one rounding step in the ledger."""
-    return int((Decimal(value.numerator) / Decimal(value.denominator)).quantize(0, ROUND_HALF_UP))
+    """Half up (away from zero) to whole milli-credits, the one rounding step in the ledger.
+
+    Integer arithmetic: exact for any size, where a Decimal quotient would be rounded to
+    the context's 28 digits first.
+    """
+    whole, remainder = divmod(abs(value.numerator), value.denominator)
+    if 2 * remainder >= value.denominator:
+        whole += 1
+    return whole if value.numerator >= 0 else -whole
 
 
 @dataclass(frozen=True)

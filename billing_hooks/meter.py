@@ -17,7 +17,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 
-from sqlalchemy import Row, bindparam, select, text, tuple_
+from sqlalchemy import Row, select, text, tuple_
 from sqlalchemy.orm import Session, sessionmaker
 
 from billing_hooks import bulk
@@ -311,15 +311,7 @@ def _write(
     bulk.upsert_charges(session, charge_rows)
     bulk.insert_progress(session, new_jobs)
     bulk.update_progress(session, job_updates)
-    changed = [{"account": a, "delta": d} for a, d in deltas.items() if d]
-    if changed:
-        table = Account.__table__
-        session.connection().execute(
-            table.update()
-            .where(table.c.id == bindparam("account"))
-            .values(balance_mc=table.c.balance_mc - bindparam("delta")),
-            changed,
-        )
+    bulk.debit_balances(session, deltas)
     report.rows_written = len(charge_rows) + len(new_jobs) + len(job_updates)
     report.accounts_touched = set(deltas)
 
