@@ -13,6 +13,7 @@ from decimal import Decimal
 
 from sqlalchemy import func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from billing_hooks.charging import format_credits
@@ -30,6 +31,7 @@ from billing_hooks.models import (
 # A single top-up above this is almost certainly a typo (a million credits).
 MAX_TRANSACTION_MC = 1_000_000 * 1000
 ACCOUNT_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
+UNIX_NAME = re.compile(r"[a-z_][a-z0-9_-]{0,31}")
 
 
 class LedgerError(ValueError):
@@ -98,17 +100,23 @@ def ensure_personal_account(
     """The account every person has; created with the site's opening balance on first use."""
     name = personal_account_name(username)
     account = session.scalar(select(Account).where(Account.name == name))
-    if account is None:
-        spec = NewAccount(
-            name=name,
-            kind="personal",
-            owner=username,
-            display_name=f"{username} (personal)",
-            tier=tier,
-            price_multiplier=multiplier,
-        )
-        account = create_account(session, spec, actor="corehour", opening_mc=opening_mc)
-    return account
+    if account is not None:
+        return account
+    spec = NewAccount(
+        name=name,
+        kind="personal",
+        owner=username,
+        display_name=f"{username} (personal)",
+        tier=tier,
+        price_multiplier=multiplier,
+    )
+    try:
+        # A savepoint: if another process creates the same account at this moment (the hub
+        # and the billing service can), its row wins and this one reads it.
+        with session.begin_nested():
+            return create_account(session, spec, actor="corehour", opening_mc=opening_mc)
+    except IntegrityError:
+        return session.scalar(select(Account).where(Account.name == name))
 
 
 def add_member(session: Session, account: Account, username: str, role: str) -> Membership:
@@ -126,6 +134,20 @@ def add_member(session: Session, account: Account, username: str, role: str) -> 
         membership.role = role
     session.flush()
     return membership
+
+
+def add_shared_member(session: Session, account: Account, username: str, role: str) -> Membership:
+    """A member added by a manager or admin; a personal account is its owner's alone."""
+    if not isinstance(username, str) or not UNIX_NAME.fullmatch(username):
+        raise LedgerError(
+            "username", "use a Unix user name: lower-case letters, digits, '_' or '-'"
+        )
+    if account.kind == "personal" and username != account.owner:
+        raise LedgerError(
+            "account",
+            "a personal account is its owner's alone; share credits through a project account",
+        )
+    return add_member(session, account, username, role)
 
 
 def accounts_of(session: Session, username: str) -> list[tuple[Account, str]]:

@@ -15,7 +15,7 @@ from billing_hooks.ledger import (
     LedgerError,
     NewAccount,
     accounts_of,
-    add_member,
+    add_shared_member,
     create_account,
     record_transaction,
 )
@@ -184,7 +184,7 @@ class MembersHandler(ApiHandler):
             role = text_field(data, "role", 16) if "role" in data else "member"
             with self.ctx.sessions.begin() as session:
                 account, _ = account_for(session, self.viewer, name, need="manager")
-                add_member(session, account, username, role)
+                add_shared_member(session, account, username, role)
         except Exception as e:
             raise refused_from(e) from None
         await sync_slurm(self, name, (username,))

@@ -443,3 +443,78 @@ def test_warnings_at_20_and_5_percent_left_appear_on_the_hub_pages(
     leave("4")
     wait_until(lambda: warned("4"), 30, "no warning at 5 %")
     assert len(warned("15")) == 1  # each threshold warns once per top-up
+
+
+def test_a_project_account_is_shared_by_its_members_and_charged_through_slurm(
+    portal, tokens, admin_token, ledger
+):
+    for user in ("chtest1", "chtest2", "chtest3"):
+        portal.wait_billing(tokens[user])
+    created = portal.billing(
+        "POST",
+        "api/accounts",
+        admin_token,
+        json={"name": "proj-astro", "kind": "project", "owner": "chtest1", "display_name": "Astro"},
+    )
+    assert created.status_code == 201, created.text
+    topped = portal.billing(
+        "POST",
+        "api/accounts/proj-astro/transactions",
+        admin_token,
+        json={"kind": "topup", "amount": "50", "reason": "test: project grant"},
+    )
+    assert topped.status_code == 201, topped.text
+
+    # The owner manages it: adds a member, who then reads it but not its member list.
+    added = portal.billing(
+        "POST", "api/accounts/proj-astro/members", tokens["chtest1"], json={"username": "chtest2"}
+    )
+    assert added.status_code == 201, added.text
+    listed = portal.billing("GET", "api/accounts", tokens["chtest2"]).json()["accounts"]
+    assert {a["name"]: a["role"] for a in listed}["proj-astro"] == "member"
+    assert (
+        portal.billing("GET", "api/accounts/proj-astro/members", tokens["chtest2"]).status_code
+        == 403
+    )
+    members = portal.billing("GET", "api/accounts/proj-astro/members", tokens["chtest1"]).json()
+    assert {m["username"] for m in members["members"]} == {"chtest1", "chtest2"}
+
+    # A personal account is not shared, and a member cannot add members.
+    shared = portal.billing(
+        "POST", "api/accounts/u-chtest1/members", tokens["chtest1"], json={"username": "chtest2"}
+    )
+    assert shared.status_code == 400 and shared.json()["field"] == "account"
+    assert (
+        portal.billing(
+            "POST",
+            "api/accounts/proj-astro/members",
+            tokens["chtest2"],
+            json={"username": "chtest3"},
+        ).status_code
+        == 403
+    )
+
+    # Someone outside the project cannot charge it.
+    outsider = portal.start_server(
+        "chtest3", tokens["chtest3"], profile="cpu", account="proj-astro"
+    )
+    assert outsider.status_code == 400 and "proj-astro" in outsider.json()["message"]
+    assert not alive_jobs("alpha", "chtest3") and not alive_jobs("beta", "chtest3")
+
+    # The member's server runs under the project's Slurm account and is charged to it.
+    portal.start_and_wait(
+        [("chtest2", "")], tokens, profile="cpu", cluster="alpha", account="proj-astro"
+    )
+    (job,) = alive_jobs("alpha", "chtest2")
+    assert job["account"] == "proj-astro"
+    job_id = str(job["job_id"])
+    wait_until(
+        lambda: ledger_job_or_none(ledger, "alpha", job_id), 30, "the project job was never charged"
+    )
+    with Session(ledger) as session:
+        charged_to = session.scalar(
+            select(Account.name)
+            .join(Charge, Charge.account_id == Account.id)
+            .where(Charge.job_id == job_id, Charge.cluster == "alpha")
+        )
+    assert charged_to == "proj-astro"
