@@ -20,10 +20,16 @@ def database_url(configured: str) -> str:
     return os.environ.get(URL_ENV) or configured
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, read_only: bool = False) -> Engine:
+    """An engine for the ledger; ``read_only`` ones never wait for the write lock."""
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": 30})
         event.listen(engine, "connect", _sqlite_connect)
+        if read_only:
+            # In WAL mode a reader sees the last commit and never blocks a writer.
+            event.listen(engine, "connect", _sqlite_query_only)
+            event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN"))
+            return engine
         # Every transaction takes the write lock up front: two writers that both read first
         # and then try to upgrade would otherwise fail at once with "database is locked".
         event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
@@ -36,6 +42,12 @@ def _sqlite_connect(dbapi_connection, _record) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def _sqlite_query_only(dbapi_connection, _record) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA query_only=ON")
     cursor.close()
 
 

@@ -42,7 +42,8 @@ def page_values(user, database_url: str, prefix: str, currency: str) -> dict | N
 def _values(user, database_url: str, prefix: str, currency: str) -> dict:
     if database_url not in _sessions:
         upgrade(database_url)
-        _sessions[database_url] = session_factory(make_engine(database_url))
+        # Read-only: every hub page asks, and none should queue behind a metering cycle.
+        _sessions[database_url] = session_factory(make_engine(database_url, read_only=True))
     sessions = _sessions[database_url]
     with sessions() as session:
         accounts = accounts_of(session, user.name)

@@ -557,3 +557,21 @@ def test_two_meters_applying_the_same_cycle_at_once_charge_once(request, session
     spent = sum(expected_mc(job.tres, 120) for job in jobs)
     assert sum(charged(sessions, job.job_id) for job in jobs) == spent
     assert balances(sessions, alice) == (OPENING_MC - spent, OPENING_MC - spent)
+
+
+def test_a_read_only_sqlite_engine_reads_while_a_cycle_holds_the_write_lock(tmp_path):
+    """Hub pages read the ledger on every render; they must not queue behind the meter."""
+    url = sqlite_url(tmp_path)
+    writer = session_factory(make_engine(url))
+    reader = session_factory(make_engine(url, read_only=True))
+    account_id = new_account(writer, "read-only-check")
+    with writer.begin() as holding:  # BEGIN IMMEDIATE: the write lock, as a metering cycle
+        holding.execute(update(Account).where(Account.id == account_id).values(credit_limit_mc=5))
+        started = time.monotonic()
+        with reader() as session:
+            seen = session.scalar(select(Account.credit_limit_mc).where(Account.id == account_id))
+        assert time.monotonic() - started < 1  # no wait for the lock
+        assert seen == 0  # the last committed value
+    with reader() as session:
+        with pytest.raises(DBAPIError, match="readonly"):
+            session.execute(update(Account).values(credit_limit_mc=1))
