@@ -7,6 +7,7 @@ the current user for every hub page (None when nobody is logged in).
 from __future__ import annotations
 
 import logging
+from decimal import Decimal
 from functools import partial
 
 from sqlalchemy import select
@@ -14,8 +15,10 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from billing_hooks.charging import format_credits
 from billing_hooks.db import make_engine, session_factory, upgrade
+from billing_hooks.gate import SpendingGate, quote_mc_per_hour, request_tres
 from billing_hooks.ledger import accounts_of
 from billing_hooks.models import Notice, now
+from spawners.options import validate_user_options
 
 NOTICE_DAYS = 3
 log = logging.getLogger("corehour.billing")
@@ -71,3 +74,32 @@ def _values(user, database_url: str, prefix: str, currency: str) -> dict:
 
 def template_values(database_url: str, prefix: str, currency: str):
     return partial(page_values, database_url=database_url, prefix=prefix, currency=currency)
+
+
+def app_prices(site, database_url: str):
+    """``price(username, app)`` for the launcher's tiles: credits per hour at the base rate."""
+    gates: list[SpendingGate] = []
+
+    def price(_username: str, app: dict) -> str | None:
+        try:
+            if not gates:
+                gates.append(SpendingGate(site, database_url))
+            options = {
+                "profile": app["profile"],
+                "image": app["image"],
+                **(app.get("resources") or {}),
+            }
+            request = validate_user_options(options, site)
+            tres = request_tres(request.cores, request.gpus, request.memory_gb)
+            clusters = (
+                request.candidate_clusters if request.cluster == "auto" else (request.cluster,)
+            )
+            per_hour = quote_mc_per_hour(
+                gates[0].rates, clusters, request.partition, tres, Decimal(1), now()
+            )
+        except Exception as e:  # a tile without a price beats a home page that fails
+            log.error("no price for app %s: %s", app.get("slug"), e)
+            return None
+        return f"{format_credits(per_hour)} {site.billing.currency} per hour"
+
+    return price

@@ -5,6 +5,8 @@
 #   deploy/envs.sh image NAME     one notebook image, images/NAME/requirements.txt, as a venv at
 #                                 $PREFIX/images/NAME, readable and runnable by every user
 #   deploy/envs.sh images         every images/*/ folder (base first)
+#   deploy/envs.sh apps REPO_DIR  the app code app servers import (spawners/, voila_apps/),
+#                                 copied world-readable to $PREFIX/apps
 #
 # Each environment is built in a fresh folder NAME.<hash> beside its target, and only when it
 # is complete and verified does the symlink NAME switch to it (by rename, so atomically).
@@ -320,6 +322,25 @@ cmd_images() {
 	say "images: all done ($(elapsed_since "$t0") s)"
 }
 
+# ---------------------------------------------------------------- apps
+
+# App notebooks run in a person's job with an image's Python; they import the same checks
+# as the hub (spawners/, voila_apps/), which must therefore be readable by everyone.
+cmd_apps() {
+	local repo=$1 target=$PREFIX/apps fresh
+	[ -d "$repo/voila_apps" ] || die "$repo has no voila_apps/ folder"
+	mkdir -p "$PREFIX"
+	fresh=$(mktemp -d "$PREFIX/apps.new.XXXXXX")
+	cp -r "$repo/spawners" "$repo/voila_apps" "$fresh/"
+	find "$fresh" -name __pycache__ -prune -exec rm -rf {} +
+	chmod -R u=rwX,go=rX "$fresh"
+	rm -rf "$target.old"
+	[ -e "$target" ] && mv "$target" "$target.old"
+	mv "$fresh" "$target"
+	rm -rf "$target.old"
+	say "apps: installed at $target"
+}
+
 # ---------------------------------------------------------------- main
 
 main() {
@@ -340,6 +361,11 @@ main() {
 			[ $# -eq 0 ] || usage
 			with_lock
 			cmd_images
+			;;
+		apps)
+			[ $# -eq 1 ] || usage
+			with_lock
+			cmd_apps "$1"
 			;;
 		-h | --help | help) usage ;;
 		*) usage ;;

@@ -117,10 +117,36 @@ def update_billing(c, site: Site, site_path: str | Path) -> None:
             "scopes": ["list:users", "read:users:activity", "read:servers", "delete:servers"],
         },
     ]
+    c.JupyterHub.template_vars.update(
+        {"corehour_billing": template_values(url, BILLING_PREFIX, site.billing.currency)}
+    )
+
+
+def load_apps_or_exit(site: Site, path: str | Path | None = None) -> dict:
+    """The app catalogue as plain data; a bad one stops the hub with the app named."""
+    from voila_apps.catalogue import DEFAULT_CATALOGUE, CatalogueError, load_catalogue
+
+    try:
+        catalogue = load_catalogue(path or os.environ.get("COREHOUR_APPS", DEFAULT_CATALOGUE), site)
+    except CatalogueError as e:
+        print(f"corehour: {e}", file=sys.stderr)
+        raise SystemExit(2) from None
+    return {app.slug: app.model_dump(mode="json", exclude_none=True) for app in catalogue.apps}
+
+
+def update_apps(c, site: Site) -> None:
+    from extensions.launcher import template_values
+
+    apps = load_apps_or_exit(site)
+    c.CorehourSpawner.apps = apps
+    prices = None
+    if site.billing is not None:
+        from billing_hooks.db import database_url
+        from billing_hooks.hub_pages import app_prices
+
+        prices = app_prices(site, database_url(site.billing.database_url))
     c.JupyterHub.template_paths = [str(TEMPLATES)]
-    c.JupyterHub.template_vars = {
-        "corehour_billing": template_values(url, BILLING_PREFIX, site.billing.currency)
-    }
+    c.JupyterHub.template_vars.update({"corehour_apps": template_values(apps, prices)})
 
 
 def apply_site(
@@ -130,4 +156,5 @@ def apply_site(
     update_hub(c, site, state_dir)
     update_auth(c, site)
     update_spawner(c, site)
+    update_apps(c, site)
     update_billing(c, site, site_path)

@@ -33,6 +33,7 @@ from tornado import web
 from traitlets import Dict, Float, Integer, List, Unicode, default, observe
 
 from . import port_api
+from .apps import AppFiles, app_files
 from .batch_script import JobSpec, render_batch_script
 from .form import render_options_form
 from .options import AUTO, OptionError, SpawnRequest, options_from_form, validate_user_options
@@ -120,6 +121,19 @@ class CorehourSpawner(SlurmSpawner):
         personal one unless they choose another), the account must cover the site's
         minimum run, and the job is submitted with that Slurm --account.
         """,
+    ).tag(config=True)
+
+    apps = Dict(
+        help="""The app catalogue as plain data: {slug: {"notebook": "folder/app.ipynb", ...}}.
+
+        A named server "app-<slug>" gets that app's notebook copied into the person's home
+        before its job starts.  Set by corehour's configurer from voila_apps/catalogue.yaml.
+        """,
+    ).tag(config=True)
+
+    apps_root = Unicode(
+        "/opt/corehour/apps/voila_apps",
+        help="Where the app notebooks are installed, readable by every user (deploy/envs.sh apps).",
     ).tag(config=True)
 
     cluster = Unicode(help="The cluster the current job runs on (kept in the hub's state).")
@@ -262,6 +276,9 @@ class CorehourSpawner(SlurmSpawner):
             await run_command(
                 self._as_user(cluster, ["mkdir", "-p", log_dir]), timeout=self.slurm_timeout
             )
+        app = app_files(self.name, self.apps, self.apps_root, home)
+        if app is not None:
+            await self._place_app(cluster, app)
         job_id = await self._submit(cluster, script)
         # Only a squeue that starts after sbatch has returned is sure to list the job.
         self._submitted_at = self.board.clock()
@@ -279,6 +296,22 @@ class CorehourSpawner(SlurmSpawner):
         self.log.info("%s: job %s serving on %s:%s", self._log_name, job_id, node, self.port)
         self.board.watch(cluster, self, self.poll_interval)
         return node, self.port
+
+    async def _place_app(self, cluster: str, app: AppFiles) -> None:
+        """Copy the app's notebook into the person's home, as them."""
+        for argv in (["mkdir", "-p", app.folder], ["cp", app.source, app.notebook]):
+            result = await run_command(self._as_user(cluster, argv), timeout=self.slurm_timeout)
+            if not result.ok:
+                raise spawn_failed(
+                    f"The app {app.slug} could not be placed in your home: {_last_line(result)}",
+                    "app_files",
+                )
+
+    def get_env(self):
+        env = super().get_env()
+        # App notebooks check their forms against the same site as the hub.
+        env["COREHOUR_SITE_JSON"] = json.dumps(self.site)
+        return env
 
     async def _submit(self, cluster: str, script: str) -> str:
         """Run sbatch; if the spawn is cancelled meanwhile, cancel the job it made."""

@@ -35,6 +35,10 @@ def test_login_fill_the_form_and_land_in_jupyterlab(portal, browser):
     wait.until(
         ready.presence_of_element_located((By.CSS_SELECTOR, "#jp-main-dock-panel, .jp-LabShell"))
     )
+    # The shell is in the page before JupyterLab has drawn it: wait for the splash to go and
+    # the file browser to list the home folder.
+    wait.until(lambda d: not d.find_elements(By.ID, "jupyterlab-splash"))
+    wait.until(ready.visibility_of_element_located((By.CSS_SELECTOR, ".jp-DirListing-content")))
     path = shot(browser, "jupyterlab")
     assert path.stat().st_size > 10_000
 

@@ -1,0 +1,54 @@
+"""App tiles on the hub's home page: what each app runs on, what it costs, launch or open.
+
+``c.JupyterHub.template_vars["corehour_apps"]`` is :func:`tiles`, called with the current
+user for every hub page.  A tile's Launch link is JupyterHub's spawn-by-URL
+(``/hub/spawn/<user>/app-<slug>?opt-…&next=…``): its options go through the same checks as
+the form, and a refusal (a limit, the balance) comes back on the form with the message.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from urllib.parse import urlencode
+
+from spawners.apps import APP_PREFIX, HOME_FOLDER
+
+
+def launch_url(username: str, slug: str, app: dict) -> str:
+    server = f"{APP_PREFIX}{slug}"
+    options = {"opt-profile": app["profile"], "opt-image": app["image"]}
+    options.update(
+        {f"opt-{k}": v for k, v in (app.get("resources") or {}).items() if v is not None}
+    )
+    options["next"] = f"/user/{username}/{server}/voila/render/{HOME_FOLDER}/{slug}/app.ipynb"
+    return f"/hub/spawn/{username}/{server}?{urlencode(options)}"
+
+
+def tiles(user, apps: dict, prices=None) -> dict | None:
+    """Apps grouped by category, with each one's state for ``user``."""
+    if user is None or not apps:
+        return None
+    running = {name for name, spawner in user.spawners.items() if spawner.active}
+    groups: dict[str, list[dict]] = {}
+    for slug, app in apps.items():
+        server = f"{APP_PREFIX}{slug}"
+        groups.setdefault(app["category"], []).append(
+            {
+                "slug": slug,
+                "title": app["title"],
+                "description": app["description"],
+                "icon": app["icon"],
+                "help_url": app["help_url"],
+                "runs_on": f"{app['profile']} profile, {app['image']} image",
+                "price": prices(user.name, app) if prices else None,
+                "running": server in running,
+                "server": server,
+                "launch_url": launch_url(user.name, slug, app),
+                "open_url": f"/user/{user.name}/{server}/voila/render/{HOME_FOLDER}/{slug}/app.ipynb",
+            }
+        )
+    return {"groups": groups}
+
+
+def template_values(apps: dict, prices=None):
+    return partial(tiles, apps=apps, prices=prices)

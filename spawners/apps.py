@@ -1,0 +1,42 @@
+"""App servers: a named server ``app-<slug>`` runs one app of the catalogue under Voila.
+
+Pure: which notebook to place where.  The app's notebook is copied into the person's home
+(``~/corehour-apps/<slug>/app.ipynb``) before the job starts, because Voila renders what
+the server's contents manager can see, and that is the home folder.  The copy is refreshed
+at every start; the person's runs and outputs live next to it and are never touched.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+APP_PREFIX = "app-"
+HOME_FOLDER = "corehour-apps"
+_SLUG = re.compile(r"[a-z][a-z0-9-]{1,30}")
+_NOTEBOOK = re.compile(r"[a-z0-9][a-z0-9_/-]*\.ipynb")
+
+
+@dataclass(frozen=True)
+class AppFiles:
+    slug: str
+    source: str  # the installed notebook, readable by everyone
+    folder: str  # in the person's home
+    notebook: str
+
+    @property
+    def render_path(self) -> str:
+        """Where Voila renders it, relative to the server's root (the home folder)."""
+        return f"voila/render/{HOME_FOLDER}/{self.slug}/app.ipynb"
+
+
+def app_files(server_name: str, apps: dict, apps_root: str, home: str) -> AppFiles | None:
+    """The files of the app this server runs, or None for an ordinary server."""
+    if not server_name.startswith(APP_PREFIX):
+        return None
+    slug = server_name[len(APP_PREFIX) :]
+    app = apps.get(slug)
+    if app is None or not _SLUG.fullmatch(slug) or not _NOTEBOOK.fullmatch(app.get("notebook", "")):
+        return None
+    folder = f"{home}/{HOME_FOLDER}/{slug}"
+    return AppFiles(slug, f"{apps_root}/{app['notebook']}", folder, f"{folder}/app.ipynb")

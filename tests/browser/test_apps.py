@@ -1,0 +1,80 @@
+"""The app centre in a real browser: Job Composer launched by link, rendered by Voila, used."""
+
+import pytest
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
+
+from tests.billing_checks import sacct_job, wait_until
+from tests.browser.helpers import log_in, shot
+from tests.harness import alive_jobs
+
+pytestmark = pytest.mark.browser
+
+APP = "job-composer"
+
+
+def field(browser, label: str):
+    return browser.find_element(
+        By.XPATH,
+        f"//div[contains(@class,'widget-inline-hbox')][.//label[normalize-space()='{label}']]//input",
+    )
+
+
+def button(browser, text: str):
+    return browser.find_element(By.XPATH, f"//button[contains(normalize-space(), '{text}')]")
+
+
+def message(browser) -> str:
+    found = browser.find_elements(By.CSS_SELECTOR, ".ch-message")
+    return found[0].text if found else ""
+
+
+def test_job_composer_submits_a_template_and_refuses_bad_input(portal, browser):
+    user = "chtest1"
+    wait = WebDriverWait(browser, 150)
+    log_in(browser, portal, user)
+    browser.get(f"{portal.url}/hub/home")
+    tile = wait.until(lambda b: b.find_element(By.ID, f"tile-{APP}"))
+    # 1 core × 36 + 2 GB × 0.36 credits per hour in the test site
+    assert "General" in browser.page_source and "36.720 credits per hour" in tile.text
+    search = browser.find_element(By.ID, "app-search")
+    search.send_keys("no such app")
+    assert not tile.is_displayed()
+    search.clear()
+    search.send_keys("batch")
+    assert tile.is_displayed()
+    tile.find_element(By.CSS_SELECTOR, ".ch-app-launch").click()
+    wait.until(lambda b: "/voila/render/" in b.current_url)
+    wait.until(
+        lambda b: b.find_elements(By.XPATH, "//button[contains(normalize-space(), 'Submit')]")
+    )
+    assert "Job Composer" in browser.page_source
+
+    # Bad input is refused in the app and nothing reaches Slurm.
+    before = {str(j["job_id"]) for j in alive_jobs("alpha", user)}
+    name = field(browser, "Job name")
+    name.clear()
+    name.send_keys("bad name;rm")
+    button(browser, "Submit").click()
+    wait.until(lambda b: "Not submitted" in message(b))
+    assert "name:" in message(browser)
+    assert {str(j["job_id"]) for j in alive_jobs("alpha", user)} == before
+
+    name.clear()
+    name.send_keys("hello-composer")
+    button(browser, "Submit").click()
+    wait.until(lambda b: "Submitted job" in message(b))
+    job_id = message(browser).split("Submitted job ")[1].split(" ")[0]
+    shot(browser, "app-job-composer")
+
+    # The job runs as the person; "My jobs" shows it finished, with its output.
+    def finished():
+        job = sacct_job("alpha", job_id)
+        state = job["state"]["current"]
+        return job if (state[0] if isinstance(state, list) else state) == "COMPLETED" else None
+
+    job = wait_until(finished, 90, f"job {job_id} did not complete")
+    assert job["name"] == "hello-composer" and job["user"] == user
+    button(browser, "Refresh").click()
+    wait.until(lambda b: "COMPLETED" in b.page_source and job_id in b.page_source)
+    wait.until(lambda b: "done" in b.page_source and "Hello from" in b.page_source)

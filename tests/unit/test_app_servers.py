@@ -1,0 +1,21 @@
+"""Which notebook an app server gets, and where it lands in the person's home."""
+
+import pytest
+
+from spawners.apps import app_files
+
+pytestmark = pytest.mark.unit
+
+APPS = {"job-composer": {"notebook": "job_composer/app.ipynb"}, "evil": {"notebook": "../x.ipynb"}}
+
+
+def test_an_app_server_gets_its_notebook_in_the_home_folder():
+    files = app_files("app-job-composer", APPS, "/opt/corehour/apps/voila_apps", "/home/alice")
+    assert files.source == "/opt/corehour/apps/voila_apps/job_composer/app.ipynb"
+    assert files.notebook == "/home/alice/corehour-apps/job-composer/app.ipynb"
+    assert files.render_path == "voila/render/corehour-apps/job-composer/app.ipynb"
+
+
+@pytest.mark.parametrize("name", ["", "gpu", "app-unknown", "app-evil", "app-", "app-../etc"])
+def test_other_servers_get_nothing(name):
+    assert app_files(name, APPS, "/opt/corehour/apps/voila_apps", "/home/alice") is None

@@ -1,0 +1,48 @@
+"""The app tiles: grouped by category, with a launch link that carries the app's request."""
+
+from types import SimpleNamespace
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from extensions.launcher import launch_url, tiles
+
+pytestmark = pytest.mark.unit
+
+APP = {
+    "title": "Job Composer",
+    "description": "Submit batch jobs.",
+    "category": "General",
+    "icon": "terminal",
+    "image": "base",
+    "profile": "cpu",
+    "resources": {"cores": 1, "memory_gb": 2},
+    "notebook": "job_composer/app.ipynb",
+    "help_url": "https://slurm.schedmd.com/sbatch.html",
+}
+
+
+def user(running=()):
+    spawners = {name: SimpleNamespace(active=True) for name in running}
+    spawners[""] = SimpleNamespace(active=False)
+    return SimpleNamespace(name="alice", spawners=spawners)
+
+
+def test_the_launch_link_spawns_the_named_server_with_the_apps_options():
+    url = urlsplit(launch_url("alice", "job-composer", APP))
+    assert url.path == "/hub/spawn/alice/app-job-composer"
+    query = parse_qs(url.query)
+    assert query["opt-profile"] == ["cpu"] and query["opt-image"] == ["base"]
+    assert query["opt-cores"] == ["1"] and query["opt-memory_gb"] == ["2"]
+    assert query["next"] == [
+        "/user/alice/app-job-composer/voila/render/corehour-apps/job-composer/app.ipynb"
+    ]
+
+
+def test_tiles_are_grouped_and_show_price_and_state():
+    result = tiles(user(), {"job-composer": APP}, prices=lambda _u, _a: "0.060 credits per hour")
+    (tile,) = result["groups"]["General"]
+    assert tile["price"] == "0.060 credits per hour" and not tile["running"]
+    running = tiles(user(running=["app-job-composer"]), {"job-composer": APP})
+    assert running["groups"]["General"][0]["running"]
+    assert tiles(None, {"job-composer": APP}) is None
