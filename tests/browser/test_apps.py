@@ -1,12 +1,14 @@
 """The app centre in a real browser: Job Composer launched by link, rendered by Voila, used."""
 
+import json
+
 import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
-from tests.billing_checks import sacct_job, wait_until
+from tests.billing_checks import wait_until
 from tests.browser.helpers import log_in, shot
-from tests.harness import alive_jobs
+from tests.harness import alive_jobs, slurm
 
 pytestmark = pytest.mark.browser
 
@@ -69,7 +71,11 @@ def test_job_composer_submits_a_template_and_refuses_bad_input(portal, browser):
 
     # The job runs as the person; "My jobs" shows it finished, with its output.
     def finished():
-        job = sacct_job("alpha", job_id)
+        # slurmdbd may not have the job yet right after sbatch: no record is "not yet".
+        records = json.loads(slurm("alpha", "sacct", "--json", "-j", job_id).stdout)["jobs"]
+        if not records:
+            return None
+        job = records[0]
         state = job["state"]["current"]
         return job if (state[0] if isinstance(state, list) else state) == "COMPLETED" else None
 
