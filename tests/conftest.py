@@ -4,7 +4,7 @@ import subprocess
 
 import pytest
 
-from tests.harness import DEPLOY, TEST_USERS, Portal, ensure_users
+from tests.harness import DEPLOY, TEST_ADMIN, TEST_USERS, Portal, ensure_users
 
 
 @pytest.fixture(scope="session")
@@ -15,7 +15,7 @@ def clusters():
 
 @pytest.fixture(scope="session")
 def users(clusters):
-    ensure_users(*TEST_USERS)
+    ensure_users(*TEST_USERS, TEST_ADMIN)  # the admin exists before any hub starts
     return TEST_USERS
 
 

@@ -27,6 +27,8 @@ SLURM_CONF = {c: f"/etc/corehour/slurm/{c}/slurm.conf" for c in ("alpha", "beta"
 TEST_USERS = ("chtest1", "chtest2", "chtest3")
 TEST_CORE_HOUR, TEST_GPU_HOUR, TEST_GB_HOUR = "36", "72", "0.36"
 TEST_PASSWORD = "corehour-test-pw"
+# The tests' own admin: never the demo's hpcadmin, whose password UP hands out.
+TEST_ADMIN = "chadmin"
 
 
 def slurm(cluster: str, *argv: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -66,7 +68,7 @@ def portal_site(
         bind_url=f"http://127.0.0.1:{base_port}",
         hub_port=base_port + 81,
         proxy_api_url=f"http://127.0.0.1:{base_port + 1}",
-        admin_users=["hpcadmin"],
+        admin_users=[TEST_ADMIN],
         poll_interval=poll_interval,
         start_timeout=90,
         named_server_limit_per_user=2,

@@ -10,19 +10,19 @@ from selenium.webdriver.support import expected_conditions as ready
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from tests.browser.helpers import log_in, shot
-from tests.harness import ensure_users
+from tests.harness import TEST_ADMIN, ensure_users
 
 pytestmark = pytest.mark.browser
 
 
 def test_an_admin_tops_up_with_a_reason_and_reads_the_audit_trail(portal, browser, tokens):
-    ensure_users("hpcadmin")
+    ensure_users(TEST_ADMIN)
     account = portal.wait_billing(tokens["chtest3"])["accounts"][0]["name"]
     before = portal.billing("GET", f"api/accounts/{account}", tokens["chtest3"]).json()[
         "balance_mc"
     ]
 
-    log_in(browser, portal, "hpcadmin")
+    log_in(browser, portal, TEST_ADMIN)
     browser.get(f"{portal.url}/services/billing/admin")
     wait = WebDriverWait(browser, 60)
     wait.until(ready.presence_of_element_located((By.ID, "topup-form")))
@@ -33,7 +33,7 @@ def test_an_admin_tops_up_with_a_reason_and_reads_the_audit_trail(portal, browse
 
     wait.until(ready.text_to_be_present_in_element((By.CSS_SELECTOR, ".alert-success"), "7.500"))
     audit = browser.find_element(By.ID, "audit").text
-    assert "course grant for week 3" in audit and "hpcadmin" in audit
+    assert "course grant for week 3" in audit and TEST_ADMIN in audit
     after = portal.billing("GET", f"api/accounts/{account}", tokens["chtest3"]).json()["balance_mc"]
     assert after - before == 7500
 

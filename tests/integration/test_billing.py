@@ -24,6 +24,7 @@ from tests.billing_checks import (
 )
 from tests.harness import (
     SLURM_CONF,
+    TEST_ADMIN,
     alive_jobs,
     ensure_users,
     slurm,
@@ -42,7 +43,7 @@ def billing_users(portal):
 
 @pytest.fixture(scope="module")
 def admin_token(portal):
-    return portal.user_token("hpcadmin")
+    return portal.user_token(TEST_ADMIN)
 
 
 @pytest.fixture(scope="module")
@@ -319,7 +320,7 @@ def test_a_top_up_for_an_unknown_account_or_with_a_nan_literal_is_refused(
             session.scalar(
                 select(func.count())
                 .select_from(Transaction)
-                .where(Transaction.actor == "hpcadmin", Transaction.reason == "x")
+                .where(Transaction.actor == TEST_ADMIN, Transaction.reason == "x")
             )
             == 0
         )
