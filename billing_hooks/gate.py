@@ -13,7 +13,7 @@ from decimal import Decimal
 
 from billing_hooks.charging import RateBook, Tres, format_credits, hourly_price_mc
 from billing_hooks.db import make_engine, session_factory, upgrade
-from billing_hooks.ledger import accounts_of, ensure_personal_account, personal_account_name
+from billing_hooks.ledger import accounts_of, personal_account_name, site_personal_account
 from billing_hooks.models import Account, now
 from spawners.site_config import Billing, Site
 
@@ -94,13 +94,7 @@ class SpendingGate:
     def accounts_for(self, username: str) -> list[AccountChoice]:
         """The accounts ``username`` may charge, personal first; creates the personal one."""
         with self.sessions.begin() as session:
-            ensure_personal_account(
-                session,
-                username,
-                opening_mc=int(self.billing.opening_balance * 1000),
-                tier=self.billing.default_tier,
-                multiplier=self.billing.tiers[self.billing.default_tier],
-            )
+            site_personal_account(session, username, self.billing)
             return [_choice(account) for account, _role in accounts_of(session, username)]
 
     def choose(self, username: str, requested: str | None) -> AccountChoice:

@@ -16,7 +16,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from billing_hooks.charging import format_credits
+from billing_hooks.charging import MC_PER_CREDIT, format_credits
 from billing_hooks.models import (
     ACCOUNT_KINDS,
     ROLES,
@@ -117,6 +117,17 @@ def ensure_personal_account(
             return create_account(session, spec, actor="corehour", opening_mc=opening_mc)
     except IntegrityError:
         return session.scalar(select(Account).where(Account.name == name))
+
+
+def site_personal_account(session: Session, username: str, billing) -> Account:
+    """``username``'s personal account, opened with the site's balance and default tier."""
+    return ensure_personal_account(
+        session,
+        username,
+        opening_mc=int(billing.opening_balance * MC_PER_CREDIT),
+        tier=billing.default_tier,
+        multiplier=billing.tiers[billing.default_tier],
+    )
 
 
 def add_member(session: Session, account: Account, username: str, role: str) -> Membership:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from billing_hooks.ledger import ensure_personal_account
+from billing_hooks.ledger import site_personal_account
 from billing_hooks.service.context import Context
 from billing_hooks.slurm_accounts import SacctmgrError, Wanted
 
@@ -17,17 +17,10 @@ async def ensure_person(ctx: Context, username: str) -> None:
     key = (id(ctx), username)
     if key in _ready:
         return
-    billing = ctx.billing
 
     def in_ledger() -> str:
         with ctx.sessions.begin() as session:
-            return ensure_personal_account(
-                session,
-                username,
-                opening_mc=int(billing.opening_balance * 1000),
-                tier=billing.default_tier,
-                multiplier=billing.tiers[billing.default_tier],
-            ).name
+            return site_personal_account(session, username, ctx.billing).name
 
     account = await asyncio.to_thread(in_ledger)
     try:
