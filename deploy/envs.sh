@@ -5,8 +5,8 @@
 #   deploy/envs.sh image NAME     one notebook image, images/NAME/requirements.txt, as a venv at
 #                                 $PREFIX/images/NAME, readable and runnable by every user
 #   deploy/envs.sh images         every images/*/ folder (base first)
-#   deploy/envs.sh apps REPO_DIR  the app code app servers import (spawners/, voila_apps/),
-#                                 copied world-readable to $PREFIX/apps
+#   deploy/envs.sh apps REPO_DIR  the app code app servers import (spawners/, voila_apps/ and
+#                                 billing's pure price arithmetic), world-readable in $PREFIX/apps
 #
 # Each environment is built in a fresh folder NAME.<hash> beside its target, and only when it
 # is complete and verified does the symlink NAME switch to it (by rename, so atomically).
@@ -332,6 +332,9 @@ cmd_apps() {
 	mkdir -p "$PREFIX"
 	fresh=$(mktemp -d "$PREFIX/apps.new.XXXXXX")
 	cp -r "$repo/spawners" "$repo/voila_apps" "$fresh/"
+	# Apps quote prices with billing's own arithmetic, not a copy of it; only the pure module.
+	mkdir "$fresh/billing_hooks"
+	cp "$repo/billing_hooks/__init__.py" "$repo/billing_hooks/charging.py" "$fresh/billing_hooks/"
 	find "$fresh" -name __pycache__ -prune -exec rm -rf {} +
 	chmod -R u=rwX,go=rX "$fresh"
 	rm -rf "$target.old"

@@ -25,6 +25,24 @@ class AppFiles:
     notebook: str
 
     @property
+    def folder_in_home(self) -> str:
+        return f"{HOME_FOLDER}/{self.slug}"
+
+    @property
+    def widget_module(self) -> str:
+        """The app's widget module (``lammps_md/app.ipynb`` → ``voila_apps.lammps_md.ui``)."""
+        package = self.source.rsplit("/", 2)[-2]
+        return f"voila_apps.{package}.ui"
+
+    def preheat_args(self) -> list[str]:
+        """Server arguments for a kernel that waits, imports done, for the app's first render."""
+        return [
+            "--ServerApp.kernel_manager_class=voila_apps.kit.preheat.PreheatedKernelManager",
+            f"--PreheatedKernelManager.preheat_path={self.folder_in_home}",
+            f"--PreheatedKernelManager.preheat_module={self.widget_module}",
+        ]
+
+    @property
     def render_path(self) -> str:
         """Where Voila renders it, relative to the server's root (the home folder)."""
         return f"voila/render/{HOME_FOLDER}/{self.slug}/app.ipynb"

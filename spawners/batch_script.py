@@ -30,6 +30,8 @@ class JobSpec:
     output: str
     command: Sequence[str]
     path_prefix: str | None = None  # the image's bin folder, first on PATH in the job
+    # corehour's app code for app servers; set here because sudo drops PYTHONPATH on the way
+    python_path: str | None = None
     account: str | None = None
 
 
@@ -45,7 +47,8 @@ def _check(spec: JobSpec) -> None:
             raise ValueError(f"{field} must be a positive integer, got {value!r}")
     if isinstance(spec.gpus, bool) or not isinstance(spec.gpus, int) or spec.gpus < 0:
         raise ValueError(f"gpus must be a non-negative integer, got {spec.gpus!r}")
-    for field in ("workdir", "output") + (("path_prefix",) if spec.path_prefix else ()):
+    optional = tuple(f for f in ("path_prefix", "python_path") if getattr(spec, f))
+    for field in ("workdir", "output", *optional):
         if not _PATH.fullmatch(getattr(spec, field)):
             raise ValueError(f"{field} {getattr(spec, field)!r} is not a safe absolute path")
     if not spec.command:
@@ -75,6 +78,7 @@ def render_batch_script(spec: JobSpec) -> str:
         "# The server runs as the batch step itself: no srun, so nothing re-resolves PATH.",
         'echo "corehour: notebook server starting on $(hostname) in job ${SLURM_JOB_ID}"',
         *([f"export PATH={shlex.quote(spec.path_prefix)}:$PATH"] if spec.path_prefix else []),
+        *([f"export PYTHONPATH={shlex.quote(spec.python_path)}"] if spec.python_path else []),
         f"exec {shlex.join(spec.command)}",
         "",
     ]

@@ -30,7 +30,7 @@ from functools import partial
 from batchspawner import SlurmSpawner
 from jupyterhub.spawner import SpawnException
 from tornado import web
-from traitlets import Dict, Float, Integer, List, Unicode, default, observe
+from traitlets import Bool, Dict, Float, Integer, List, Unicode, default, observe
 
 from . import port_api
 from .apps import AppFiles, app_files
@@ -131,6 +131,12 @@ class CorehourSpawner(SlurmSpawner):
         """,
     ).tag(config=True)
 
+    preheat_apps = Bool(
+        True,
+        help="""Start an app server with a kernel already running and the app's widget module
+        imported, so Voila's first render skips both (voila_apps/kit/preheat.py).  Off only to
+        measure the difference (bench/app_first_render.py).""",
+    ).tag(config=True)
     apps_root = Unicode(
         "/opt/corehour/apps/voila_apps",
         help="Where the app notebooks are installed, readable by every user (deploy/envs.sh apps).",
@@ -313,6 +319,17 @@ class CorehourSpawner(SlurmSpawner):
         env["COREHOUR_SITE_JSON"] = json.dumps(self.site)
         return env
 
+    def get_args(self):
+        args = super().get_args()
+        app = self._app()
+        if app is not None and self.preheat_apps:
+            args.extend(app.preheat_args())
+        return args
+
+    def _app(self) -> AppFiles | None:
+        """The app this server runs; only its home-independent parts are used from here."""
+        return app_files(self.name, self.apps, self.apps_root, "~")
+
     async def _submit(self, cluster: str, script: str) -> str:
         """Run sbatch; if the spawn is cancelled meanwhile, cancel the job it made."""
         submission = asyncio.ensure_future(
@@ -366,6 +383,8 @@ class CorehourSpawner(SlurmSpawner):
             output=f"{home}/{self.log_subdir}/server-%j.log",
             command=command,
             path_prefix=f"{prefix}/bin",
+            # An app server imports corehour's preheating kernel manager from the app code.
+            python_path=os.path.dirname(self.apps_root.rstrip("/")) if self._app() else None,
             account=self.account or None,
         )
 

@@ -4,10 +4,11 @@ import json
 
 import pytest
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support.ui import WebDriverWait
+from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from tests.billing_checks import wait_until
-from tests.browser.helpers import log_in, shot
+from tests.browser.app_steps import button, field, message
+from tests.browser.helpers import full_shot, log_in, shot
 from tests.harness import alive_jobs, slurm
 
 pytestmark = pytest.mark.browser
@@ -15,19 +16,23 @@ pytestmark = pytest.mark.browser
 APP = "job-composer"
 
 
-def field(browser, label: str):
+def picker(browser):
     return browser.find_element(
         By.XPATH,
-        f"//div[contains(@class,'widget-inline-hbox')][.//label[normalize-space()='{label}']]//input",
+        "//div[contains(@class,'widget-dropdown')][.//label[normalize-space()='Job']]//select",
     )
 
 
-def button(browser, text: str):
-    return browser.find_element(By.XPATH, f"//button[contains(normalize-space(), '{text}')]")
+def pick_job(browser, key: str) -> None:
+    """Choose "cluster/job" in My jobs (options read "alpha/42 hello (completed)")."""
+    select = Select(picker(browser))
+    select.select_by_visible_text(
+        next(o.text for o in select.options if o.text.startswith(key + " "))
+    )
 
 
-def message(browser) -> str:
-    found = browser.find_elements(By.CSS_SELECTOR, ".ch-message")
+def output(browser) -> str:
+    found = browser.find_elements(By.CSS_SELECTOR, ".ch-output")
     return found[0].text if found else ""
 
 
@@ -51,6 +56,7 @@ def test_job_composer_submits_a_template_and_refuses_bad_input(portal, browser):
         lambda b: b.find_elements(By.XPATH, "//button[contains(normalize-space(), 'Submit')]")
     )
     assert "Job Composer" in browser.page_source
+    wait.until(lambda b: "credits per hour" in b.find_element(By.CSS_SELECTOR, ".ch-price").text)
 
     # Bad input is refused in the app and nothing reaches Slurm.
     before = {str(j["job_id"]) for j in alive_jobs("alpha", user)}
@@ -83,4 +89,28 @@ def test_job_composer_submits_a_template_and_refuses_bad_input(portal, browser):
     assert job["name"] == "hello-composer" and job["user"] == user
     button(browser, "Refresh").click()
     wait.until(lambda b: "COMPLETED" in b.page_source and job_id in b.page_source)
-    wait.until(lambda b: "done" in b.page_source and "Hello from" in b.page_source)
+    pick_job(browser, f"alpha/{job_id}")
+    button(browser, "Show output").click()
+    wait.until(lambda b: "done" in output(b) and "Hello from" in output(b))
+    full_shot(browser, "app-job-composer")
+
+    # Any job can be cancelled from "My jobs".
+    script = browser.find_element(By.CSS_SELECTOR, "textarea")
+    script.clear()
+    script.send_keys("sleep 600\n")
+    name = field(browser, "Job name")
+    name.clear()
+    name.send_keys("long-one")
+    button(browser, "Submit").click()
+    wait.until(lambda b: "Submitted job" in message(b) and job_id not in message(b))
+    long_id = message(browser).split("Submitted job ")[1].split(" ")[0]
+    wait.until(
+        lambda b: Select(picker(b)).first_selected_option.text.startswith(f"alpha/{long_id} ")
+    )
+    button(browser, "Cancel job").click()
+    wait.until(lambda b: f"Cancelled job {long_id}" in message(b))
+    wait_until(
+        lambda: long_id not in {str(j["job_id"]) for j in alive_jobs("alpha", user)},
+        30,
+        f"job {long_id} was not cancelled",
+    )

@@ -19,3 +19,12 @@ def test_an_app_server_gets_its_notebook_in_the_home_folder():
 @pytest.mark.parametrize("name", ["", "gpu", "app-unknown", "app-evil", "app-", "app-../etc"])
 def test_other_servers_get_nothing(name):
     assert app_files(name, APPS, "/opt/corehour/apps/voila_apps", "/home/alice") is None
+
+
+def test_an_app_server_starts_with_a_preheated_kernel_for_its_folder():
+    files = app_files("app-job-composer", APPS, "/opt/corehour/apps/voila_apps", "/home/alice")
+    assert files.preheat_args() == [
+        "--ServerApp.kernel_manager_class=voila_apps.kit.preheat.PreheatedKernelManager",
+        "--PreheatedKernelManager.preheat_path=corehour-apps/job-composer",
+        "--PreheatedKernelManager.preheat_module=voila_apps.job_composer.ui",
+    ]

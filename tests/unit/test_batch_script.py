@@ -49,6 +49,12 @@ BASE = JobSpec(
             [],
         ),
         (
+            replace(BASE, python_path="/opt/corehour/apps"),
+            [r"^export PYTHONPATH=/opt/corehour/apps$"],
+            [],
+        ),
+        (BASE, [], [r"PYTHONPATH"]),
+        (
             replace(BASE, command=["/opt/a b/python", "--arg=$(id)"]),
             [r"^exec '/opt/a b/python' '--arg=\$\(id\)'$"],
             [],
@@ -80,6 +86,7 @@ def test_rendered_script(spec, present, absent):
         {"command": []},
         {"account": "a b"},
         {"path_prefix": "/opt/x:$(id)"},
+        {"python_path": "/opt/x\nexport LD_PRELOAD=/tmp/x"},
     ],
 )
 def test_renderer_refuses_values_that_are_not_clean(bad):

@@ -9,6 +9,7 @@ from voila_apps.job_composer.composer import (
     TEMPLATES,
     ComposerError,
     check_submission,
+    estimated_cost,
     my_jobs,
     render,
     tail,
@@ -118,3 +119,20 @@ def test_my_jobs_merges_live_and_finished_jobs_across_clusters(version):
 
 def test_tail_keeps_the_last_lines():
     assert tail("a\nb\nc\n", 2) == "b\nc"
+
+
+def test_my_jobs_carry_their_allocation_and_an_estimated_cost(site):
+    squeue = (FIXTURES / "slurm-24.11.5" / "squeue-mixed.json").read_text()
+    sacct = (FIXTURES / "slurm-22.05.8" / "sacct-beta.json").read_text()
+    rows = {(r.cluster, r.job_id): r for r in my_jobs({"alpha": squeue}, {"beta": sacct}, 0)}
+    gpu_job = next(r for r in rows.values() if r.name == "notebook-gpu")
+    assert (gpu_job.cpus, gpu_job.gpus, gpu_job.mem_mb) == (1, 1, 1000)
+    finished = next(
+        r for r in rows.values() if (r.cluster, r.partition) == ("beta", "cpu") and r.cpus == 2
+    )
+    assert finished.mem_mb == 2000 and finished.elapsed_seconds > 0
+    # beta/cpu: 0.04 per core-hour + 0.004 per GB-hour, over the job's elapsed seconds
+    hours = finished.elapsed_seconds / 3600
+    expected = (2 * 0.04 + 2000 / 1024 * 0.004) * hours
+    assert float(estimated_cost(finished, site)) == pytest.approx(expected, abs=0.0015)
+    assert estimated_cost(rows[("alpha", "7")], site) == ""  # queued: nothing spent yet

@@ -11,19 +11,17 @@ body cannot raise its own limits).
 from __future__ import annotations
 
 import json
-import re
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from spawners.options import OptionError, SpawnRequest, validate_user_options
+from spawners.options import SpawnRequest
 from spawners.site_config import Site
 from spawners.slurm_json import ENDED_STATES, _number, _state
+from voila_apps.kit.jobs import InputError, batch_script, check_name, check_resources
 
 MAX_SCRIPT_BYTES = 64 * 1024
 MAX_TASKS = 64
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,39}")
-_PATH = re.compile(r"/[A-Za-z0-9._/+-]*")
-_ACCOUNT = re.compile(r"[a-z][a-z0-9_-]{0,62}")
 
 
 @dataclass(frozen=True)
@@ -67,12 +65,8 @@ TEMPLATES = {
 }
 
 
-class ComposerError(ValueError):
-    """A refused submission; ``field`` names the input, the message says what is allowed."""
-
-    def __init__(self, field: str, message: str):
-        super().__init__(f"{field}: {message}")
-        self.field = field
+# Job Composer's refusals are the kit's: one error type names the field in every app.
+ComposerError = InputError
 
 
 @dataclass(frozen=True)
@@ -85,24 +79,8 @@ class Submission:
 
 def check_submission(raw: Mapping[str, object], site: Site) -> Submission:
     """Check everything the form sent; nothing is submitted unless this returns."""
-    name = raw.get("name", "job")
-    if not isinstance(name, str) or not _NAME.fullmatch(name):
-        raise ComposerError(
-            "name", "use 1–40 letters, digits, '.', '_' or '-', starting with a letter or digit"
-        )
-    options = {
-        k: raw[k]
-        for k in ("profile", "cluster", "cores", "memory_gb", "gpus", "walltime_hours")
-        if k in raw
-    }
-    if options.get("cluster") == "auto":
-        raise ComposerError("cluster", "choose a cluster for a batch job")
-    try:
-        request = validate_user_options(options, site)
-    except OptionError as e:
-        raise ComposerError(e.field, str(e).split(": ", 1)[1]) from None
-    if request.cluster == "auto":
-        raise ComposerError("cluster", f"choose one of {', '.join(request.candidate_clusters)}")
+    name = check_name(raw.get("name", "job"))
+    request = check_resources(raw, site)
     tasks = raw.get("tasks", 1)
     if isinstance(tasks, bool) or not isinstance(tasks, int) or not 1 <= tasks <= MAX_TASKS:
         raise ComposerError("tasks", f"a whole number from 1 to {MAX_TASKS}")
@@ -118,29 +96,14 @@ def check_submission(raw: Mapping[str, object], site: Site) -> Submission:
 
 def render(submission: Submission, workdir: str, account: str | None = None) -> str:
     """The batch script: corehour's directives from checked values, then the person's body."""
-    if not _PATH.fullmatch(workdir):
-        raise ComposerError("workdir", f"{workdir!r} is not a plain absolute path")
-    if account is not None and not _ACCOUNT.fullmatch(account):
-        raise ComposerError("account", f"{account!r} is not an account name")
-    r = submission.request
-    directives = [
-        f"--job-name={submission.name}",
-        f"--partition={r.partition}",
-        "--nodes=1",
-        f"--ntasks={submission.tasks}",
-        f"--cpus-per-task={r.cores}",
-        f"--mem={r.memory_gb}G",
-        f"--time={r.walltime_minutes}",
-        f"--chdir={workdir}",
-        "--output=%x-%j.out",
-    ]
-    if r.gpus:
-        directives.append(f"--gres=gpu:{r.gpus}")
-    if account:
-        directives.append(f"--account={account}")
-    body = submission.script if submission.script.endswith("\n") else submission.script + "\n"
-    header = ["#!/bin/bash", *(f"#SBATCH {d}" for d in directives)]
-    return "\n".join(header) + "\n# --- your script ---\n" + body
+    return batch_script(
+        submission.request,
+        name=submission.name,
+        workdir=workdir,
+        body="# --- your script ---\n" + submission.script,
+        tasks=submission.tasks,
+        account=account,
+    )
 
 
 @dataclass(frozen=True)
@@ -152,6 +115,9 @@ class JobRow:
     partition: str
     elapsed_seconds: int
     reason: str
+    cpus: int = 0
+    gpus: int = 0
+    mem_mb: int = 0
 
     @property
     def active(self) -> bool:
@@ -177,6 +143,7 @@ def my_jobs(
                 str(job.get("partition") or ""),
                 elapsed,
                 str((job.get("state") or {}).get("reason") or ""),
+                *_sacct_tres(job),
             )
     for cluster, text in squeue_by_cluster.items():
         for job in _jobs(text):
@@ -191,8 +158,51 @@ def my_jobs(
                 str(job.get("partition") or ""),
                 max(0, now - start) if running else 0,
                 str(job.get("state_reason") or ""),
+                *_squeue_tres(str(job.get("tres_alloc_str") or "")),
             )
     return sorted(rows.values(), key=lambda row: (row.cluster, -int(row.job_id or 0)))
+
+
+def estimated_cost(row: JobRow, site: Site) -> str:
+    """What the job has cost so far at the standard rate ('' where the site bills nothing)."""
+    if site.billing is None or not row.elapsed_seconds:
+        return ""
+    from billing_hooks.charging import NoRateError, RateBook, Tres, format_credits, hourly_price_mc
+
+    try:
+        price = RateBook.from_site(site.billing).price_at(
+            row.cluster, row.partition, int(time.time())
+        )
+    except NoRateError:
+        return ""
+    per_hour = hourly_price_mc(price, Tres(cpus=row.cpus, gpus=row.gpus, mem_mb=row.mem_mb))
+    return format_credits(per_hour * row.elapsed_seconds // 3600)
+
+
+def _squeue_tres(text: str) -> tuple[int, int, int]:
+    """``cpu=2,mem=4G,node=1,gres/gpu=1`` → (cpus, gpus, memory in MB)."""
+    values = dict(part.split("=", 1) for part in text.split(",") if "=" in part)
+    memory = values.get("mem", "0M")
+    scale = {"K": 1 / 1024, "M": 1, "G": 1024, "T": 1024 * 1024}.get(memory[-1:], 1)
+    try:
+        mem_mb = int(float(memory.rstrip("KMGT") or 0) * scale)
+        return int(values.get("cpu", 0)), int(values.get("gres/gpu", 0)), mem_mb
+    except ValueError:
+        return 0, 0, 0
+
+
+def _sacct_tres(job: Mapping) -> tuple[int, int, int]:
+    allocated = (job.get("tres") or {}).get("allocated") or []
+    counts = {
+        (t.get("type"), t.get("name")): _n(t.get("count"))
+        for t in allocated
+        if isinstance(t, Mapping)
+    }
+    return (
+        counts.get(("cpu", None), 0),
+        counts.get(("gres", "gpu"), 0),
+        counts.get(("mem", None), 0),
+    )
 
 
 def tail(text: str, lines: int = 20) -> str:

@@ -1,89 +1,61 @@
 """Job Composer's widgets: the thin shell around composer.py, run by Voila in the person's server.
 
-Slurm commands run as the person (this process is theirs), one cluster at a time with that
-cluster's SLURM_CONF; nothing goes through a shell.
+Slurm commands run as the person (this process is theirs), through the kit's ``slurm``.
 """
 
 from __future__ import annotations
 
 import html
-import json
-import os
-import subprocess
 import time
 from pathlib import Path
 
 import ipywidgets as w
 
-from spawners.site_config import Site, parse_site
+from spawners.site_config import Site
 from voila_apps.job_composer.composer import (
     TEMPLATES,
     ComposerError,
+    JobRow,
     check_submission,
+    estimated_cost,
     my_jobs,
     render,
     tail,
 )
+from voila_apps.kit import slurm
+from voila_apps.kit.shell import WIDE, Defaults, Resources
 
 RUNS = Path.home() / "corehour-apps" / "job-composer" / "runs"
-
-
-def load_site() -> Site:
-    return parse_site(json.loads(os.environ["COREHOUR_SITE_JSON"]), "COREHOUR_SITE_JSON")
-
-
-def slurm(
-    site: Site, cluster: str, argv: list[str], stdin: str | None = None
-) -> subprocess.CompletedProcess:
-    env = dict(os.environ)
-    conf = site.clusters[cluster].slurm_conf
-    if conf:
-        env["SLURM_CONF"] = conf
-    return subprocess.run(argv, input=stdin, env=env, capture_output=True, text=True, timeout=60)
+# Profiles for tests and demos of failure are not offered for batch work.
+HIDDEN_PROFILES = ("broken",)
 
 
 class Composer:
     def __init__(self, site: Site):
         self.site = site
-        wide = {"description_width": "8em"}
-        profiles = [(p.display_name or n, n) for n, p in site.profiles.items() if n != "broken"]
+        profiles = tuple(p for p in site.profiles if p not in HIDDEN_PROFILES)
+        self.resources = Resources(site, Defaults(site.default_profile), profiles)
         self.template = w.Dropdown(
-            options=[(t.title, k) for k, t in TEMPLATES.items()], description="Template"
+            options=[(t.title, k) for k, t in TEMPLATES.items()], description="Template", style=WIDE
         )
-        self.name = w.Text(value="hello", description="Job name", style=wide)
-        self.profile = w.Dropdown(
-            options=profiles, value=site.default_profile, description="Profile"
-        )
-        self.cluster = w.Dropdown(description="Cluster", style=wide)
-        self.cores = w.BoundedIntText(value=1, min=1, max=256, description="Cores", style=wide)
-        self.memory = w.BoundedIntText(
-            value=2, min=1, max=4096, description="Memory (GB)", style=wide
-        )
-        self.gpus = w.BoundedIntText(value=0, min=0, max=64, description="GPUs", style=wide)
-        self.hours = w.BoundedFloatText(
-            value=0.5, min=0.05, max=8760, step=0.25, description="Hours"
-        )
-        self.tasks = w.BoundedIntText(value=1, min=1, max=64, description="Tasks", style=wide)
+        self.name = w.Text(value="hello", description="Job name", style=WIDE)
+        self.tasks = w.BoundedIntText(value=1, min=1, max=64, description="Tasks", style=WIDE)
         self.script = w.Textarea(layout=w.Layout(width="100%", height="12em"), description="Script")
         self.submit = w.Button(description="Submit", button_style="primary", icon="paper-plane")
         self.message = w.HTML()
         self.jobs = w.HTML()
         self.refresh = w.Button(description="Refresh", icon="rotate")
-        self.cancel_id = w.Text(placeholder="cluster/job id", description="Cancel", style=wide)
-        self.cancel = w.Button(description="Cancel job", button_style="danger")
+        self.picked = w.Dropdown(description="Job", style=WIDE)
+        self.show_output = w.Button(description="Show output", icon="file-lines")
+        self.cancel = w.Button(description="Cancel job", button_style="danger", icon="stop")
         self.output = w.HTML()
+        self.rows: list[JobRow] = []
         self.template.observe(lambda _: self.use_template(), "value")
-        self.profile.observe(lambda _: self.use_profile(), "value")
         self.submit.on_click(lambda _: self.send())
         self.refresh.on_click(lambda _: self.show_jobs())
+        self.show_output.on_click(lambda _: self.show_tail())
         self.cancel.on_click(lambda _: self.cancel_job())
-        self.use_profile()
         self.use_template()
-
-    def use_profile(self) -> None:
-        clusters = list(self.site.clusters_for(self.profile.value))
-        self.cluster.options = clusters
-        self.cluster.value = clusters[0]
 
     def use_template(self) -> None:
         template = TEMPLATES[self.template.value]
@@ -93,12 +65,7 @@ class Composer:
     def form(self) -> dict:
         return {
             "name": self.name.value.strip(),
-            "profile": self.profile.value,
-            "cluster": self.cluster.value,
-            "cores": self.cores.value,
-            "memory_gb": self.memory.value,
-            "gpus": self.gpus.value,
-            "walltime_hours": self.hours.value,
+            **self.resources.raw(),
             "tasks": self.tasks.value,
             "script": self.script.value,
         }
@@ -111,52 +78,67 @@ class Composer:
             return
         RUNS.mkdir(parents=True, exist_ok=True)
         cluster = submission.request.cluster
-        result = slurm(self.site, cluster, ["sbatch", "--parsable"], render(submission, str(RUNS)))
-        if result.returncode != 0:
-            self.say(
-                "danger", f"Slurm on {cluster} refused the job: {result.stderr.strip()[-300:]}"
-            )
+        try:
+            job_id = slurm.submit(self.site, cluster, render(submission, str(RUNS)))
+        except slurm.SlurmError as e:
+            self.say("danger", str(e))
             return
-        job_id = result.stdout.strip().splitlines()[-1].split(";")[0]
         self.say("success", f"Submitted job {job_id} to {cluster}/{submission.request.partition}.")
         self.show_jobs()
+        self.picked.value = f"{cluster}/{job_id}"
 
     def show_jobs(self) -> None:
         squeue, sacct = {}, {}
         for cluster in self.site.clusters:
-            squeue[cluster] = slurm(self.site, cluster, ["squeue", "--me", "--json"]).stdout
-            sacct[cluster] = slurm(
+            squeue[cluster] = slurm.slurm(self.site, cluster, ["squeue", "--me", "--json"]).stdout
+            sacct[cluster] = slurm.slurm(
                 self.site, cluster, ["sacct", "--json", "--starttime", "now-7days"]
             ).stdout
-        rows = my_jobs(squeue, sacct, int(time.time()))
+        self.rows = my_jobs(squeue, sacct, int(time.time()))[:50]
+        currency = self.site.billing.currency if self.site.billing else ""
         body = "".join(
             f"<tr><td>{html.escape(r.cluster)}</td><td>{html.escape(r.job_id)}</td>"
             f"<td>{html.escape(r.name)}</td><td>{html.escape(r.state)}</td>"
-            f"<td>{r.elapsed_seconds // 60} min</td></tr>"
-            for r in rows[:50]
+            f"<td>{r.elapsed_seconds // 60} min {r.elapsed_seconds % 60:02d} s</td>"
+            f"<td>{estimated_cost(r, self.site)}</td></tr>"
+            for r in self.rows
         )
+        cost = f"<th>Cost ({html.escape(currency)}, est.)</th>" if currency else "<th></th>"
         self.jobs.value = (
             "<table class='ch-jobs'><tr><th>Cluster</th><th>Job</th><th>Name</th><th>State</th>"
-            f"<th>Elapsed</th></tr>{body or '<tr><td colspan=5>No jobs yet.</td></tr>'}</table>"
+            f"<th>Elapsed</th>{cost}</tr>"
+            f"{body or '<tr><td colspan=6>No jobs yet.</td></tr>'}</table>"
         )
-        newest = (
-            max(RUNS.glob("*.out"), key=lambda p: p.stat().st_mtime, default=None)
-            if RUNS.exists()
-            else None
+        self.picked.options = [
+            (f"{r.cluster}/{r.job_id} {r.name} ({r.state.lower()})", f"{r.cluster}/{r.job_id}")
+            for r in self.rows
+        ]
+
+    def show_tail(self) -> None:
+        if not self.picked.value:
+            return
+        _, _, job_id = self.picked.value.partition("/")
+        found = sorted(RUNS.glob(f"*-{job_id}.out")) if RUNS.exists() else []
+        if not found:
+            self.output.value = (
+                f"<p>No output from job {html.escape(job_id)} yet (or it was not "
+                "submitted from Job Composer).</p>"
+            )
+            return
+        text = tail(found[-1].read_text(errors="replace"))
+        self.output.value = (
+            f"<b>{html.escape(found[-1].name)}</b><pre class='ch-output'>{html.escape(text)}</pre>"
         )
-        if newest is not None:
-            self.output.value = f"<b>{html.escape(newest.name)}</b><pre>{html.escape(tail(newest.read_text(errors='replace')))}</pre>"
 
     def cancel_job(self) -> None:
-        cluster, _, job_id = self.cancel_id.value.strip().partition("/")
-        if cluster not in self.site.clusters or not job_id.isdigit():
-            self.say("danger", "cancel: give cluster/job id, e.g. alpha/42")
+        if not self.picked.value:
+            self.say("danger", "Job: choose a job to cancel.")
             return
-        result = slurm(self.site, cluster, ["scancel", job_id])
-        self.say(
-            "success" if result.returncode == 0 else "danger",
-            result.stderr.strip() or f"Cancelled {cluster}/{job_id}.",
-        )
+        cluster, _, job_id = self.picked.value.partition("/")
+        try:
+            self.say("success", slurm.cancel(self.site, cluster, job_id))
+        except slurm.SlurmError as e:
+            self.say("danger", str(e))
         self.show_jobs()
 
     def say(self, level: str, text: str) -> None:
@@ -164,32 +146,33 @@ class Composer:
         self.message.value = f"<p class='ch-message' style='color:{colour}'>{html.escape(text)}</p>"
 
     def widget(self) -> w.Widget:
-        resources = w.HBox(
-            [
-                w.VBox([self.profile, self.cluster, self.tasks]),
-                w.VBox([self.cores, self.memory, self.gpus, self.hours]),
-            ]
-        )
         return w.VBox(
             [
                 w.HTML(
-                    "<h2>Job Composer</h2><p>Start from a template or your own script, choose the resources, submit.</p>"
+                    "<h2>Job Composer</h2><p>Start from a template or your own script, choose "
+                    "the resources, submit.</p>"
                 ),
                 self.template,
                 self.name,
-                resources,
+                self.tasks,
                 self.script,
+                w.HTML("<h4>Where it runs</h4>"),
+                self.resources.widget(),
                 self.submit,
                 self.message,
                 w.HTML("<h3>My jobs</h3>"),
                 self.jobs,
-                w.HBox([self.refresh, self.cancel_id, self.cancel]),
+                w.HBox(
+                    [self.refresh, self.picked, self.show_output, self.cancel],
+                    layout=w.Layout(flex_flow="row wrap"),
+                ),
                 self.output,
-            ]
+            ],
+            layout=w.Layout(max_width="60em"),
         )
 
 
 def main() -> w.Widget:
-    composer = Composer(load_site())
+    composer = Composer(slurm.load_site())
     composer.show_jobs()
     return composer.widget()

@@ -1,0 +1,188 @@
+"""The science apps from Home to a plotted result, in a real browser through the real hub and
+real Slurm: bad input refused in the app with nothing submitted, then a real run whose
+result is checked against the physics, not only against the page."""
+
+import math
+import re
+import subprocess
+
+import pytest
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import Select, WebDriverWait
+
+from tests.browser.app_steps import button, field, message, open_app, set_field, text_of
+from tests.browser.helpers import full_shot, shot
+from tests.harness import alive_jobs, ensure_users
+from voila_apps.pyscf_chem.molecules import MOLECULES
+
+pytestmark = pytest.mark.browser
+
+APP_USERS = {"lammps-md": "chlammps", "torch-train": "chtorch", "pyscf-chem": "chpyscf"}
+
+
+@pytest.fixture(scope="module")
+def app_users(users):
+    ensure_users(*APP_USERS.values())
+    return APP_USERS
+
+
+@pytest.fixture
+def app(portal, browser, app_users, request):
+    """Open the app named by the test's ``slug`` marker; stop its server afterwards."""
+    slug = request.node.get_closest_marker("slug").args[0]
+    user = app_users[slug]
+    open_app(browser, portal, user, slug)
+    yield user
+    shot(browser, f"app-{slug}-at-end")  # what the page showed last, for a failed run
+    portal.stop_server(user, f"app-{slug}")
+
+
+def refused(browser, user: str, label: str, value, expected_field: str) -> None:
+    """A bad value gets a message naming the field, and no job reaches either cluster."""
+    before = {c: {j["job_id"] for j in alive_jobs(c, user)} for c in ("alpha", "beta")}
+    set_field(browser, label, value)
+    button(browser, "Submit").click()
+    WebDriverWait(browser, 20).until(lambda b: "Not submitted" in message(b))
+    assert f"{expected_field}:" in message(browser), message(browser)
+    assert {c: {j["job_id"] for j in alive_jobs(c, user)} for c in ("alpha", "beta")} == before
+
+
+def submitted_job(browser) -> str:
+    WebDriverWait(browser, 60).until(lambda b: "Submitted job" in message(b))
+    return re.search(r"Submitted job (\d+)", message(browser)).group(1)
+
+
+def result_text(browser, needle: str, timeout: int = 300) -> str:
+    WebDriverWait(browser, timeout).until(lambda b: needle in text_of(b, ".ch-result"))
+    return text_of(browser, ".ch-result")
+
+
+# ipywidgets' FileUpload keeps its <input type=file> out of the page and clicks it from its
+# button; instead of the browser's file dialog, put that input in the page for Selenium.
+EXPOSE_FILE_INPUT = """
+HTMLInputElement.prototype.click = (function (click) {
+  return function () {
+    if (this.type !== "file") return click.call(this);
+    this.style.display = "block";
+    this.classList.add("ch-test-file-input");
+    document.body.appendChild(this);
+  };
+})(HTMLInputElement.prototype.click);
+"""
+
+
+def choose_file(browser, label: str, path) -> None:
+    browser.execute_script(EXPOSE_FILE_INPUT)
+    button(browser, label).click()
+    file_input = WebDriverWait(browser, 10).until(
+        lambda b: b.find_element(By.CSS_SELECTOR, "input.ch-test-file-input")
+    )
+    file_input.send_keys(str(path))
+
+
+def chart_points(browser) -> int:
+    """Points drawn by bqplot in the page (its marks are SVG paths and circles)."""
+    return len(browser.find_elements(By.CSS_SELECTOR, ".ch-chart .dot, .ch-chart path.line"))
+
+
+@pytest.mark.slug("lammps-md")
+def test_lammps_melts_a_crystal_and_plots_thermo_and_rdf(portal, browser, app):
+    user = app
+    assert "credits per hour" in text_of(browser, ".ch-price")
+    refused(browser, user, "Steps", -5, "steps")
+    refused(browser, user, "Steps", 1_000_000, "steps")  # too long for the walltime
+    set_field(browser, "Steps", 1000)
+    refused(browser, user, "Atoms", 10_000_000, "atoms")
+    set_field(browser, "Atoms", 2000)
+    set_field(browser, "Cores", 1)
+    button(browser, "Submit").click()
+    job_id = submitted_job(browser)
+    # Live: the state line follows Slurm, then the thermo lines arrive.
+    WebDriverWait(browser, 120).until(lambda b: job_id in text_of(b, ".ch-status"))
+    text = result_text(browser, "final step 1,000")
+    lines = int(re.search(r"Thermo lines: (\d+)", text).group(1))
+    assert lines == 51
+    assert "atoms: 2,048" in text and "1 OpenMP thread" in text
+    WebDriverWait(browser, 30).until(lambda b: "Finished" in text_of(b, ".ch-status"))
+    assert "log.lammps" in text_of(browser, ".ch-downloads")
+    assert chart_points(browser) > 0
+    full_shot(browser, "app-lammps-md")
+
+
+@pytest.mark.slug("torch-train")
+def test_training_runs_as_a_job_and_the_loss_falls(portal, browser, app):
+    user = app
+    refused(browser, user, "Epochs", 0, "epochs")
+    set_field(browser, "Epochs", 8)
+    refused(browser, user, "Learning rate", -1, "learning_rate")
+    set_field(browser, "Learning rate", 0.01)
+    refused(browser, user, "Batch size", 100000, "batch_size")
+    set_field(browser, "Batch size", 64)
+    # The job on the GPU partition: the fake GPUs of the test cluster are visible to it,
+    # and the app says that this PyTorch cannot use them.
+    Select(field(browser, "Profile")).select_by_visible_text("GPU notebook")
+    set_field(browser, "Cores", 1)
+    button(browser, "Submit").click()
+    job_id = submitted_job(browser)
+    WebDriverWait(browser, 120).until(lambda b: job_id in text_of(b, ".ch-status"))
+    text = result_text(browser, "Final loss")
+    final, first = map(float, re.search(r"Final loss: ([\d.]+) \(from ([\d.]+)", text).groups())
+    assert math.isfinite(final) and final < first
+    assert "Epochs: 8" in text and "Device: cpu" in text
+    assert "progress.jsonl" in text_of(browser, ".ch-downloads")
+    assert chart_points(browser) > 0
+    full_shot(browser, "app-torch-train")
+
+
+WATER_HF_STO3G = """
+from pyscf import gto, scf
+mol = gto.M(atom={atoms!r}, basis="sto-3g", verbose=0)
+print(repr(float(scf.RHF(mol).kernel())))
+"""
+
+
+def pyscf_water_energy() -> float:
+    """Water's HF/STO-3G energy from PySCF itself, in the image the app's job uses."""
+    atoms = [(a.symbol, (a.x, a.y, a.z)) for a in MOLECULES["water"].atoms]
+    python = "/opt/corehour/images/base/bin/python"
+    code = WATER_HF_STO3G.format(atoms=atoms)
+    return float(
+        subprocess.run([python, "-c", code], capture_output=True, text=True, check=True).stdout
+    )
+
+
+@pytest.mark.slug("pyscf-chem")
+def test_pyscf_gives_waters_energy_and_refuses_bad_molecules(portal, browser, app, tmp_path):
+    user = app
+    molecule = Select(field(browser, "Molecule"))
+    molecule.select_by_visible_text("Upload an XYZ file…")
+    bad = tmp_path / "broken.xyz"
+    bad.write_text("3\nwater, with a typo\nO 0 0 0.1173\nH 0 0.7572 oops\nH 0 -0.7572 -0.4692\n")
+    choose_file(browser, "XYZ file", bad)
+    WebDriverWait(browser, 20).until(lambda b: "xyz:" in text_of(b, ".ch-about"))
+    before = {j["job_id"] for j in alive_jobs("alpha", user)}
+    button(browser, "Submit").click()
+    WebDriverWait(browser, 20).until(lambda b: "Not submitted" in message(b))
+    assert "xyz:" in message(browser) and "line 4" in message(browser), message(browser)
+    assert {j["job_id"] for j in alive_jobs("alpha", user)} == before
+
+    # Benzene in a large basis does not fit in three minutes: refused before Slurm sees it.
+    molecule.select_by_visible_text("Benzene")
+    Select(field(browser, "Basis")).select_by_visible_text("cc-pvtz")
+    refused(browser, user, "Hours", 0.05, "walltime_hours")
+
+    molecule.select_by_visible_text("Water")
+    Select(field(browser, "Basis")).select_by_visible_text("sto-3g")
+    set_field(browser, "Hours", 0.5)
+    set_field(browser, "Cores", 1)
+    button(browser, "Submit").click()
+    job_id = submitted_job(browser)
+    WebDriverWait(browser, 120).until(lambda b: job_id in text_of(b, ".ch-status"))
+    text = result_text(browser, "Total energy")
+    energy = float(re.search(r"Total energy: (-?[\d.]+) Ha", text).group(1))
+    assert abs(energy - pyscf_water_energy()) < 1e-6
+    assert "converged" in text and "HF/sto-3g" in text
+    WebDriverWait(browser, 30).until(lambda b: "converged SCF energy" in text_of(b, ".ch-log"))
+    assert "pyscf.log" in text_of(browser, ".ch-downloads")
+    assert chart_points(browser) > 0
+    full_shot(browser, "app-pyscf-chem")

@@ -1,0 +1,186 @@
+"""The pure part every app shares: checking resources, the batch script, the price, a job's state.
+
+An app's heavy work is a separate Slurm batch job.  Its resources go through the same
+allow-list as notebook servers (``spawners.options``), so an app can never ask for more
+than the person's profile allows; the script is rendered from checked values only.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from urllib.parse import quote
+
+from spawners.options import OptionError, SpawnRequest, validate_user_options
+from spawners.site_config import Site
+from spawners.slurm_json import ENDED_STATES, _number, _state
+
+RESOURCE_KEYS = ("profile", "cluster", "cores", "memory_gb", "gpus", "walltime_hours")
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,39}")
+_PATH = re.compile(r"/[A-Za-z0-9._/+-]*")
+_ACCOUNT = re.compile(r"[a-z][a-z0-9_-]{0,62}")
+
+
+class InputError(ValueError):
+    """A refused input; ``field`` names it and the message says what is allowed."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.reason = message
+
+
+def check_resources(raw: Mapping[str, object], site: Site) -> SpawnRequest:
+    """Profile, cluster and sizes for a batch job, within the profile's limits."""
+    options = {k: raw[k] for k in RESOURCE_KEYS if k in raw}
+    if options.get("cluster") == "auto":
+        raise InputError("cluster", "choose a cluster for a batch job")
+    try:
+        request = validate_user_options(options, site)
+    except OptionError as e:
+        raise InputError(e.field, str(e).split(": ", 1)[1]) from None
+    if request.cluster == "auto":
+        raise InputError("cluster", f"choose one of {', '.join(request.candidate_clusters)}")
+    return request
+
+
+def check_name(name: object) -> str:
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
+        raise InputError(
+            "name", "use 1–40 letters, digits, '.', '_' or '-', starting with a letter or digit"
+        )
+    return name
+
+
+def batch_script(
+    request: SpawnRequest,
+    *,
+    name: str,
+    workdir: str,
+    body: str,
+    tasks: int = 1,
+    output: str = "%x-%j.out",
+    account: str | None = None,
+) -> str:
+    """``#SBATCH`` lines from checked values, then the body (sbatch ignores later directives)."""
+    check_name(name)
+    if not _PATH.fullmatch(workdir):
+        raise InputError("workdir", f"{workdir!r} is not a plain absolute path")
+    if account is not None and not _ACCOUNT.fullmatch(account):
+        raise InputError("account", f"{account!r} is not an account name")
+    directives = [
+        f"--job-name={name}",
+        f"--partition={request.partition}",
+        "--nodes=1",
+        f"--ntasks={tasks}",
+        f"--cpus-per-task={request.cores}",
+        f"--mem={request.memory_gb}G",
+        f"--time={request.walltime_minutes}",
+        f"--chdir={workdir}",
+        f"--output={output}",
+    ]
+    if request.gpus:
+        directives.append(f"--gres=gpu:{request.gpus}")
+    if account:
+        directives.append(f"--account={account}")
+    body = body if body.endswith("\n") else body + "\n"
+    header = ["#!/bin/bash", *(f"#SBATCH {d}" for d in directives)]
+    return "\n".join(header) + "\n" + body
+
+
+def price_per_hour(site: Site, request: SpawnRequest, at: int) -> str:
+    """What an hour of this job costs at the base rate, or a plain note when nothing is billed."""
+    if site.billing is None:
+        return "This site does not bill jobs."
+    from billing_hooks.charging import NoRateError, RateBook, Tres, format_credits, hourly_price_mc
+
+    tres = Tres(cpus=request.cores, gpus=request.gpus, mem_mb=request.memory_gb * 1024)
+    try:
+        price = RateBook.from_site(site.billing).price_at(request.cluster, request.partition, at)
+    except NoRateError:
+        return f"No price is set for {request.cluster}/{request.partition}."
+    per_hour = hourly_price_mc(price, tres, Decimal(1))
+    most = per_hour * request.walltime_minutes // 60
+    return (
+        f"{format_credits(per_hour)} {site.billing.currency} per hour at the standard rate; "
+        f"at most {format_credits(most)} for the full {request.walltime_minutes} minutes."
+    )
+
+
+@dataclass(frozen=True)
+class JobState:
+    state: str  # PENDING, RUNNING, COMPLETED, FAILED, CANCELLED, ... or UNKNOWN
+    reason: str = ""
+    elapsed_seconds: int = 0
+    exit_code: int | None = None
+
+    @property
+    def ended(self) -> bool:
+        return self.state in ENDED_STATES
+
+    def describe(self) -> str:
+        words = {
+            "PENDING": "Queued",
+            "CONFIGURING": "Starting",
+            "RUNNING": "Running",
+            "COMPLETING": "Finishing",
+            "COMPLETED": "Finished",
+            "FAILED": "Failed",
+            "CANCELLED": "Cancelled",
+            "TIMEOUT": "Ran out of time",
+            "OUT_OF_MEMORY": "Ran out of memory",
+            "NODE_FAIL": "Lost its node",
+            "UNKNOWN": "Waiting for Slurm",
+        }
+        text = words.get(self.state, self.state.title())
+        if self.state == "PENDING" and self.reason and self.reason != "None":
+            text += f" ({self.reason})"
+        if self.elapsed_seconds:
+            minutes, seconds = divmod(self.elapsed_seconds, 60)
+            text += f", {minutes} min {seconds:02d} s"
+        if self.state == "FAILED" and self.exit_code:
+            text += f", exit code {self.exit_code}"
+        return text
+
+
+def job_state(squeue_text: str, sacct_text: str, job_id: str, now: int) -> JobState:
+    """One job's state: squeue while Slurm holds it, then sacct (the accounting record)."""
+    for job in _jobs(squeue_text):
+        if str(_number(job.get("job_id"))) == job_id:
+            start = _number(job.get("start_time")) or 0
+            state = _state(job.get("job_state"))
+            running = state == "RUNNING" and 0 < start < 0xFFFFFFFE
+            return JobState(
+                state, str(job.get("state_reason") or ""), max(0, now - start) if running else 0
+            )
+    for job in _jobs(sacct_text):
+        if str(_number(job.get("job_id"))) == job_id:
+            times = job.get("time") or {}
+            exit_code = (job.get("exit_code") or {}).get("return_code")
+            return JobState(
+                _state((job.get("state") or {}).get("current")),
+                str((job.get("state") or {}).get("reason") or ""),
+                _number(times.get("elapsed")) or 0,
+                _number(exit_code),
+            )
+    return JobState("UNKNOWN")
+
+
+def download_url(service_prefix: str, home: str, path: str) -> str:
+    """The person's own server serves files under their home at ``<prefix>files/``."""
+    relative = path.removeprefix(home.rstrip("/") + "/")
+    if relative == path or ".." in relative.split("/"):
+        raise InputError("path", f"{path} is not under {home}")
+    return f"{service_prefix.rstrip('/')}/files/{quote(relative)}?download=1"
+
+
+def _jobs(text: str) -> list[Mapping]:
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return []
+    jobs = data.get("jobs") if isinstance(data, dict) else None
+    return [j for j in jobs if isinstance(j, Mapping)] if isinstance(jobs, list) else []

@@ -1,0 +1,58 @@
+"""Live line charts (bqplot: plain ipywidgets, so Voila draws them and updates arrive as
+small messages rather than re-rendered images)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import bqplot as bq
+import ipywidgets as w
+
+COLOURS = ("#1565c0", "#c62828", "#2e7d32", "#6a1b9a")
+
+
+class LineChart:
+    """One chart with one or more series over a shared x; ``update`` replaces the data."""
+
+    def __init__(self, title: str, x_label: str, series: Sequence[str], y_label: str = ""):
+        x, y = bq.LinearScale(), bq.LinearScale()
+        self.lines = bq.Lines(
+            x=[],
+            y=[[] for _ in series],
+            scales={"x": x, "y": y},
+            labels=list(series),
+            colors=list(COLOURS[: len(series)]),
+            display_legend=len(series) > 1,
+            marker="circle" if len(series) == 1 else None,
+            marker_size=16,
+        )
+        self.figure = bq.Figure(
+            marks=[self.lines],
+            axes=[
+                bq.Axis(scale=x, label=x_label),
+                bq.Axis(
+                    scale=y,
+                    orientation="vertical",
+                    label=y_label,
+                    tick_format=".4g",
+                    label_offset="58px",  # clear of the tick labels
+                ),
+            ],
+            title=title,
+            fig_margin={"top": 40, "bottom": 45, "left": 80, "right": 20},
+            layout=w.Layout(width="100%", min_width="280px", height="300px"),
+        )
+        self.figure.add_class("ch-chart")
+
+    def update(self, x: Sequence[float], ys: Sequence[Sequence[float]]) -> None:
+        x, ys = list(x), [list(series) for series in ys]
+        if len(x) == 1:
+            # bqplot flattens [[y]] to a scalar; a point drawn twice is the same point.
+            x, ys = x * 2, [series * 2 for series in ys]
+        with self.lines.hold_sync():
+            self.lines.x = x
+            self.lines.y = ys
+
+    @property
+    def points(self) -> int:
+        return len(self.lines.x)

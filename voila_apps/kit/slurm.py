@@ -1,0 +1,59 @@
+"""Running Slurm commands as the person, from their app server (this process is theirs).
+
+One cluster at a time with that cluster's SLURM_CONF; argv lists only, never a shell.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+
+from spawners.site_config import Site, parse_site
+from voila_apps.kit.jobs import JobState, job_state
+
+
+class SlurmError(RuntimeError):
+    """Slurm refused or did not answer; the message is Slurm's own, shortened."""
+
+
+def load_site() -> Site:
+    """The site the hub runs with, passed to every server in its environment."""
+    return parse_site(json.loads(os.environ["COREHOUR_SITE_JSON"]), "COREHOUR_SITE_JSON")
+
+
+def slurm(
+    site: Site, cluster: str, argv: list[str], stdin: str | None = None
+) -> subprocess.CompletedProcess:
+    env = dict(os.environ)
+    conf = site.clusters[cluster].slurm_conf
+    if conf:
+        env["SLURM_CONF"] = conf
+    prefix = list(site.clusters[cluster].exec_prefix or [])
+    return subprocess.run(
+        prefix + argv, input=stdin, env=env, capture_output=True, text=True, timeout=60
+    )
+
+
+def submit(site: Site, cluster: str, script: str) -> str:
+    result = slurm(site, cluster, ["sbatch", "--parsable"], script)
+    if result.returncode != 0:
+        raise SlurmError(f"Slurm on {cluster} refused the job: {result.stderr.strip()[-300:]}")
+    return result.stdout.strip().splitlines()[-1].split(";")[0]
+
+
+def state(site: Site, cluster: str, job_id: str) -> JobState:
+    squeue = slurm(site, cluster, ["squeue", "--json", "--jobs", job_id]).stdout
+    found = job_state(squeue, "", job_id, int(time.time()))
+    if found.state != "UNKNOWN":
+        return found
+    sacct = slurm(site, cluster, ["sacct", "--json", "--jobs", job_id]).stdout
+    return job_state("", sacct, job_id, int(time.time()))
+
+
+def cancel(site: Site, cluster: str, job_id: str) -> str:
+    result = slurm(site, cluster, ["scancel", job_id])
+    if result.returncode != 0:
+        raise SlurmError(result.stderr.strip()[-300:] or f"scancel {job_id} failed")
+    return f"Cancelled job {job_id} on {cluster}."
