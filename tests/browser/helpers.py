@@ -1,12 +1,39 @@
 """Steps every browser test takes: logging in, and screenshots kept for people to look at."""
 
+import tempfile
 from pathlib import Path
 
+from selenium import webdriver
+from selenium.webdriver.chrome.options import Options
+from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
 
 from tests.harness import REPO, TEST_PASSWORD
 
 ARTIFACTS = REPO / "tests" / "artifacts"
+
+
+def chromium() -> webdriver.Chrome:
+    """Debian's headless Chromium with a fresh profile (the tests and bench/ share it)."""
+    profile = tempfile.mkdtemp(prefix="corehour-chromium-")
+    options = Options()
+    options.binary_location = "/usr/bin/chromium"
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={profile}",
+        "--window-size=1280,900",
+    ):
+        options.add_argument(flag)
+    return webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
 
 
 def shot(driver, name: str) -> Path:
@@ -36,3 +63,11 @@ def log_in(driver, portal, user: str) -> None:
     driver.find_element(By.ID, "username_input").send_keys(user)
     driver.find_element(By.ID, "password_input").send_keys(TEST_PASSWORD)
     driver.find_element(By.ID, "login_submit").click()
+    # Wait for the login's redirects to land: a driver.get() issued while they are still in
+    # flight can wait behind them for minutes (seen with Chromium 156).
+    WebDriverWait(driver, 60).until(
+        lambda d: (
+            "/hub/login" not in d.current_url
+            and d.execute_script("return document.readyState") != "loading"
+        )
+    )

@@ -3,10 +3,13 @@ real Slurm: bad input refused in the app with nothing submitted, then a real run
 result is checked against the physics, not only against the page."""
 
 import math
+import pwd
 import re
 import subprocess
+from pathlib import Path
 
 import pytest
+import requests
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
@@ -32,9 +35,17 @@ def app(portal, browser, app_users, request):
     slug = request.node.get_closest_marker("slug").args[0]
     user = app_users[slug]
     open_app(browser, portal, user, slug)
+    # Voila drew the app in the kernel the server had warmed for it.
+    log = newest_server_log(user).read_text()
+    assert f"serving corehour-apps/{slug} with preheated kernel" in log, log[-2000:]
     yield user
     shot(browser, f"app-{slug}-at-end")  # what the page showed last, for a failed run
     portal.stop_server(user, f"app-{slug}")
+
+
+def newest_server_log(user: str) -> Path:
+    logs = Path(pwd.getpwnam(user).pw_dir, ".corehour", "logs").glob("server-*.log")
+    return max(logs, key=lambda path: path.stat().st_mtime)
 
 
 def refused(browser, user: str, label: str, value, expected_field: str) -> None:
@@ -107,6 +118,18 @@ def test_lammps_melts_a_crystal_and_plots_thermo_and_rdf(portal, browser, app):
     assert "log.lammps" in text_of(browser, ".ch-downloads")
     assert chart_points(browser) > 0
     full_shot(browser, "app-lammps-md")
+    # The person's own server hands out the run's files.
+    link = browser.find_element(By.LINK_TEXT, "log.lammps").get_attribute("href")
+    assert f"/user/{user}/app-lammps-md/files/corehour-apps/lammps-md/runs/" in link
+    session = requests.Session()
+    for cookie in browser.get_cookies():
+        session.cookies.set(cookie["name"], cookie["value"], path=cookie.get("path", "/"))
+    downloaded = session.get(link, timeout=30, allow_redirects=False)
+    assert downloaded.status_code == 200, (downloaded.status_code, downloaded.headers)
+    assert "attachment" in downloaded.headers.get("Content-Disposition", "")
+    assert "Loop time of" in downloaded.text
+    anonymous = requests.get(link, timeout=30, allow_redirects=False)
+    assert anonymous.status_code in (302, 403)  # nobody else gets the person's files
 
 
 @pytest.mark.slug("torch-train")
