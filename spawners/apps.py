@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 APP_PREFIX = "app-"
 HOME_FOLDER = "corehour-apps"
+# JupyterLab extensions in the images that do nothing on a Voila page.
+LAB_ONLY_EXTENSIONS = ("@jupyter-server/resource-usage", "@voila-dashboards/jupyterlab-preview")
 _SLUG = re.compile(r"[a-z][a-z0-9-]{1,30}")
 _NOTEBOOK = re.compile(r"[a-z0-9][a-z0-9_/-]*\.ipynb")
 
@@ -33,6 +35,17 @@ class AppFiles:
         """The app's widget module (``lammps_md/app.ipynb`` → ``voila_apps.lammps_md.ui``)."""
         package = self.source.rsplit("/", 2)[-2]
         return f"voila_apps.{package}.ui"
+
+    def page_args(self, base_url: str) -> list[str]:
+        """Server arguments that make the app's page lighter for every render.
+
+        Browsers may keep Voila's widget bundles (their file names carry a content hash;
+        asking the server again for each of some twenty files cost half a second a render),
+        and the page loads no JupyterLab-only extensions (the resource meter, the preview)."""
+        return [
+            f"--ServerApp.static_immutable_cache={base_url.rstrip('/')}/voila/labextensions/",
+            *(f"--VoilaConfiguration.extension_denylist={name}" for name in LAB_ONLY_EXTENSIONS),
+        ]
 
     def preheat_args(self) -> list[str]:
         """Server arguments for a kernel that waits, imports done, for the app's first render."""

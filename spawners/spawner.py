@@ -322,8 +322,10 @@ class CorehourSpawner(SlurmSpawner):
     def get_args(self):
         args = super().get_args()
         app = self._app()
-        if app is not None and self.preheat_apps:
-            args.extend(app.preheat_args())
+        if app is not None:
+            args.extend(app.page_args(self.server.base_url))
+            if self.preheat_apps:
+                args.extend(app.preheat_args())
         return args
 
     def _app(self) -> AppFiles | None:

@@ -28,3 +28,12 @@ def test_an_app_server_starts_with_a_preheated_kernel_for_its_folder():
         "--PreheatedKernelManager.preheat_path=corehour-apps/job-composer",
         "--PreheatedKernelManager.preheat_module=voila_apps.job_composer.ui",
     ]
+
+
+def test_an_app_page_is_cached_by_the_browser_and_loads_no_lab_extensions():
+    files = app_files("app-job-composer", APPS, "/opt/corehour/apps/voila_apps", "/home/alice")
+    assert files.page_args("/user/alice/app-job-composer/") == [
+        "--ServerApp.static_immutable_cache=/user/alice/app-job-composer/voila/labextensions/",
+        "--VoilaConfiguration.extension_denylist=@jupyter-server/resource-usage",
+        "--VoilaConfiguration.extension_denylist=@voila-dashboards/jupyterlab-preview",
+    ]

@@ -6,6 +6,7 @@ Slurm commands run as the person (this process is theirs), through the kit's ``s
 from __future__ import annotations
 
 import html
+import threading
 import time
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from voila_apps.job_composer.composer import (
     tail,
 )
 from voila_apps.kit import slurm
+from voila_apps.kit.prebuilt import take
 from voila_apps.kit.shell import WIDE, Defaults, Resources
 
 RUNS = Path.home() / "corehour-apps" / "job-composer" / "runs"
@@ -172,7 +174,15 @@ class Composer:
         )
 
 
-def main() -> w.Widget:
+def build() -> w.Widget:
     composer = Composer(slurm.load_site())
-    composer.show_jobs()
-    return composer.widget()
+    widget = composer.widget()
+    widget.composer = composer
+    return widget
+
+
+def main() -> w.Widget:
+    widget = take(__name__, build)
+    # My jobs asks every cluster: fill it in behind the first render, and fresh each time.
+    threading.Thread(target=widget.composer.show_jobs, daemon=True).start()
+    return widget

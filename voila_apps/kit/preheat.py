@@ -3,10 +3,10 @@
 Voila's own ``preheat_kernel`` works only when Voila runs standalone; corehour runs it as a
 jupyter-server extension so that hub auth stays intact.  This kernel manager is the
 equivalent for that mode.  When the server starts it launches a kernel in the app's folder
-and imports the app's widget module there (ipywidgets, bqplot, the app's core), so the
-imports are paid before anyone asks.  When Voila asks for a kernel in that folder, it gets
-the waiting one (or waits for the one still warming, never slower than a cold start) and
-a new one warms up behind it for the next render.  Any other kernel request is ordinary.
+and builds the app's widgets there (importing ipywidgets, bqplot and the app's core on the
+way), so all of that is paid before anyone asks.  When Voila asks for a kernel in that folder, it gets
+the waiting one (or waits for the one still warming, never slower than a cold start) and,
+once the render is done, a new one warms up for the next render.  Any other kernel request is ordinary.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from pathlib import Path
 
 from jupyter_server.services.kernels.kernelmanager import AsyncMappingKernelManager
 from tornado.ioloop import IOLoop
-from traitlets import Int, Unicode
+from traitlets import Float, Int, Unicode
 
 APPS_ROOT = Path(__file__).resolve().parents[2]  # what `deploy/envs.sh apps` installed
 
@@ -31,8 +31,16 @@ class PreheatedKernelManager(AsyncMappingKernelManager):
     preheat_module = Unicode(
         "",
         config=True,
-        help="""A module every preheated kernel imports ahead of time, e.g. the app's widgets
-        (voila_apps.lammps_md.ui), so that rendering the app skips those imports.""",
+        help="""The app's widget module (e.g. voila_apps.lammps_md.ui): every preheated kernel
+        imports it and calls its build() ahead of time, so that rendering the app only hands
+        out widgets that already exist (voila_apps/kit/prebuilt.py).""",
+    )
+    preheat_refill_seconds = Float(
+        5.0,
+        config=True,
+        help="""How long after handing out a preheated kernel to start warming the next: not at
+        once, so that the new kernel's start-up does not compete with the render in progress
+        for the server's cores.""",
     )
     preheat_pool_size = Int(
         1,
@@ -69,9 +77,11 @@ class PreheatedKernelManager(AsyncMappingKernelManager):
         client.start_channels()
         try:
             await client.wait_for_ready(timeout=60)
+            module = self.preheat_module
             code = (
                 f"import sys\nsys.path.insert(0, {str(APPS_ROOT)!r})\n"
-                f"import {self.preheat_module}\ndel sys"
+                f"import {module}\nfrom voila_apps.kit.prebuilt import prebuild\n"
+                f"prebuild({module!r}, {module}.build)\ndel sys, prebuild"
             )
             reply = await client.execute_interactive(code, store_history=False, timeout=60)
             if reply["content"]["status"] != "ok":
@@ -93,7 +103,7 @@ class PreheatedKernelManager(AsyncMappingKernelManager):
                 await self._fill()
             if self._ready:
                 taken = self._ready.pop(0)
-                self._fill()
+                IOLoop.current().call_later(self.preheat_refill_seconds, self._fill)
                 self.log.info("serving %s with preheated kernel %s", path, taken)
                 return taken
         return await super().start_kernel(*args, kernel_id=kernel_id, path=path, **kwargs)

@@ -162,6 +162,9 @@ class BatchApp:
         self.files.add_class("ch-downloads")
         self.submit_button.on_click(lambda _: self.send())
         self.cancel_button.on_click(lambda _: self.cancel())
+        # The charts join the page with the first job: drawing a dozen empty plots would
+        # only slow down the first render.
+        self.results_box = w.VBox()
         self.job: tuple[str, str] | None = None  # (cluster, job id)
         self.run_dir: Path | None = None
         self._stop = threading.Event()
@@ -200,6 +203,8 @@ class BatchApp:
         self.job, self.run_dir = (request.cluster, job_id), run_dir
         self.say("success", f"Submitted job {job_id} to {request.cluster}/{request.partition}.")
         self.cancel_button.disabled = False
+        if not self.results_box.children:
+            self.results_box.children = tuple(self.results())
         self._stop = threading.Event()
         threading.Thread(target=self._follow, args=(self._stop,), daemon=True).start()
 
@@ -258,7 +263,7 @@ class BatchApp:
                 w.HBox([self.submit_button, self.cancel_button]),
                 self.message,
                 self.status,
-                *self.results(),
+                self.results_box,
                 self.files,
             ],
             layout=w.Layout(max_width="60em"),

@@ -16,6 +16,7 @@ import ipywidgets as w
 
 from voila_apps.kit.jobs import InputError, JobState, check_resources
 from voila_apps.kit.plots import LineChart
+from voila_apps.kit.prebuilt import take
 from voila_apps.kit.shell import WIDE, BatchApp, Defaults
 from voila_apps.lammps_md.core import (
     MAX_ATOMS,
@@ -151,5 +152,9 @@ def _read(path: Path) -> str:
         return ""
 
 
-def main() -> w.Widget:
+def build() -> w.Widget:
     return LammpsApp().widget()
+
+
+def main() -> w.Widget:
+    return take(__name__, build)

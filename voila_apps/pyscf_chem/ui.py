@@ -14,6 +14,7 @@ import ipywidgets as w
 
 from voila_apps.kit.jobs import InputError, JobState
 from voila_apps.kit.plots import LineChart
+from voila_apps.kit.prebuilt import take
 from voila_apps.kit.shell import WIDE, BatchApp, Defaults
 from voila_apps.pyscf_chem.core import (
     BASES,
@@ -229,5 +230,9 @@ def _tail_of(path: Path, limit: int | None = TAIL_BYTES) -> str:
         return ""
 
 
-def main() -> w.Widget:
+def build() -> w.Widget:
     return PyscfApp().widget()
+
+
+def main() -> w.Widget:
+    return take(__name__, build)

@@ -9,6 +9,7 @@ import ipywidgets as w
 
 from voila_apps.kit.jobs import JobState
 from voila_apps.kit.plots import LineChart
+from voila_apps.kit.prebuilt import take
 from voila_apps.kit.shell import WIDE, BatchApp, Defaults
 from voila_apps.torch_train.core import (
     DIGITS_SAMPLES,
@@ -151,5 +152,9 @@ def _read(path: Path) -> str:
         return ""
 
 
-def main() -> w.Widget:
+def build() -> w.Widget:
     return TorchTrain().widget()
+
+
+def main() -> w.Widget:
+    return take(__name__, build)
