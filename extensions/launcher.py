@@ -45,6 +45,9 @@ def tiles(user, apps: dict, prices=None) -> dict | None:
                 "server": server,
                 "launch_url": launch_url(user.name, slug, app),
                 "open_url": f"/user/{user.name}/{server}/voila/render/{HOME_FOLDER}/{slug}/app.ipynb",
+                # The same server in JupyterLab, in the app's folder with its runs; the
+                # Launcher there has Terminal.
+                "lab_url": f"/user/{user.name}/{server}/lab/tree/{HOME_FOLDER}/{slug}",
             }
         )
     return {"groups": groups}

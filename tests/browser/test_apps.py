@@ -114,3 +114,25 @@ def test_job_composer_submits_a_template_and_refuses_bad_input(portal, browser):
         30,
         f"job {long_id} was not cancelled",
     )
+
+    # JupyterLab and a terminal stay at hand: the running app's tile opens the same server
+    # in JupyterLab, in the app's folder, and its Launcher opens a terminal.
+    browser.get(f"{portal.url}/hub/home")
+    tile = wait.until(lambda b: b.find_element(By.ID, f"tile-{APP}"))
+    assert tile.find_element(By.LINK_TEXT, "Open") and tile.find_element(
+        By.CSS_SELECTOR, ".ch-app-stop"
+    )
+    lab = tile.find_element(By.CSS_SELECTOR, ".ch-app-lab")
+    browser.execute_script(
+        "arguments[0].scrollIntoView({block: 'center', behavior: 'instant'})", lab
+    )
+    lab.click()
+    wait.until(lambda b: b.find_elements(By.CSS_SELECTOR, ".jp-LabShell"))
+    wait.until(lambda b: not b.find_elements(By.ID, "jupyterlab-splash"))
+    wait.until(lambda b: "runs" in b.find_element(By.CSS_SELECTOR, ".jp-DirListing").text)
+    terminal_card = wait.until(
+        lambda b: b.find_element(By.CSS_SELECTOR, ".jp-LauncherCard[title*='erminal']")
+    )
+    terminal_card.click()
+    wait.until(lambda b: b.find_elements(By.CSS_SELECTOR, ".jp-Terminal .xterm"))
+    shot(browser, "app-job-composer-terminal")

@@ -44,5 +44,7 @@ def test_tiles_are_grouped_and_show_price_and_state():
     (tile,) = result["groups"]["General"]
     assert tile["price"] == "0.060 credits per hour" and not tile["running"]
     running = tiles(user(running=["app-job-composer"]), {"job-composer": APP})
-    assert running["groups"]["General"][0]["running"]
+    (running_tile,) = running["groups"]["General"]
+    assert running_tile["running"]
+    assert running_tile["lab_url"] == "/user/alice/app-job-composer/lab/tree/corehour-apps/job-composer"
     assert tiles(None, {"job-composer": APP}) is None
