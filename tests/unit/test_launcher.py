@@ -46,5 +46,8 @@ def test_tiles_are_grouped_and_show_price_and_state():
     running = tiles(user(running=["app-job-composer"]), {"job-composer": APP})
     (running_tile,) = running["groups"]["General"]
     assert running_tile["running"]
-    assert running_tile["lab_url"] == "/user/alice/app-job-composer/lab/tree/corehour-apps/job-composer"
+    assert (
+        running_tile["lab_url"]
+        == "/user/alice/app-job-composer/lab/tree/corehour-apps/job-composer"
+    )
     assert tiles(None, {"job-composer": APP}) is None
