@@ -152,6 +152,7 @@ def test_training_runs_as_a_job_and_the_loss_falls(portal, browser, app):
     final, first = map(float, re.search(r"Final loss: ([\d.]+) \(from ([\d.]+)", text).groups())
     assert math.isfinite(final) and final < first
     assert "Epochs: 8" in text and "Device: cpu" in text
+    WebDriverWait(browser, 30).until(lambda b: "Finished" in text_of(b, ".ch-status"))
     assert "progress.jsonl" in text_of(browser, ".ch-downloads")
     assert chart_points(browser) > 0
     full_shot(browser, "app-torch-train")
@@ -205,6 +206,7 @@ def test_pyscf_gives_waters_energy_and_refuses_bad_molecules(portal, browser, ap
     energy = float(re.search(r"Total energy: (-?[\d.]+) Ha", text).group(1))
     assert abs(energy - pyscf_water_energy()) < 1e-6
     assert "converged" in text and "HF/sto-3g" in text
+    WebDriverWait(browser, 30).until(lambda b: "Finished" in text_of(b, ".ch-status"))
     WebDriverWait(browser, 30).until(lambda b: "converged SCF energy" in text_of(b, ".ch-log"))
     assert "pyscf.log" in text_of(browser, ".ch-downloads")
     assert chart_points(browser) > 0

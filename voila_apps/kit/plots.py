@@ -14,8 +14,18 @@ COLOURS = ("#1565c0", "#c62828", "#2e7d32", "#6a1b9a")
 class LineChart:
     """One chart with one or more series over a shared x; ``update`` replaces the data."""
 
-    def __init__(self, title: str, x_label: str, series: Sequence[str], y_label: str = ""):
+    def __init__(
+        self,
+        title: str,
+        x_label: str,
+        series: Sequence[str],
+        y_label: str = "",
+        whole_x: bool = False,
+    ):
+        """``whole_x``: x counts steps, cycles or epochs, so no tick falls between two."""
         x, y = bq.LinearScale(), bq.LinearScale()
+        self.whole_x = whole_x
+        self.x_axis = bq.Axis(scale=x, label=x_label, tick_format="d" if whole_x else None)
         self.lines = bq.Lines(
             x=[],
             y=[[] for _ in series],
@@ -29,12 +39,12 @@ class LineChart:
         self.figure = bq.Figure(
             marks=[self.lines],
             axes=[
-                bq.Axis(scale=x, label=x_label),
+                self.x_axis,
                 bq.Axis(
                     scale=y,
                     orientation="vertical",
                     label=y_label,
-                    tick_format=".4g",
+                    tick_format=".6~g",
                     label_offset="58px",  # clear of the tick labels
                 ),
             ],
@@ -52,6 +62,9 @@ class LineChart:
         with self.lines.hold_sync():
             self.lines.x = x
             self.lines.y = ys
+        if self.whole_x:
+            # d3 picks "nice" ticks; asking for no more ticks than points keeps them whole.
+            self.x_axis.num_ticks = max(2, min(len(set(x)), 8))
 
     @property
     def points(self) -> int:

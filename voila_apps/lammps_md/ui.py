@@ -56,9 +56,13 @@ class LammpsApp(BatchApp):
         self.steps = w.IntText(value=5000, description="Steps", style=WIDE)
         self.estimate = w.HTML()
         self.estimate.add_class("ch-estimate")
-        self.temperature_chart = LineChart("Temperature", "step", ["Temp"], "T (ε/k_B)")
-        self.energy_chart = LineChart("Total energy", "step", ["TotEng"], "E per atom (ε)")
-        self.pressure_chart = LineChart("Pressure", "step", ["Press"], "P (ε/σ³)")
+        self.temperature_chart = LineChart(
+            "Temperature", "step", ["Temp"], "T (ε/k_B)", whole_x=True
+        )
+        self.energy_chart = LineChart(
+            "Total energy", "step", ["TotEng"], "E per atom (ε)", whole_x=True
+        )
+        self.pressure_chart = LineChart("Pressure", "step", ["Press"], "P (ε/σ³)", whole_x=True)
         self.rdf_chart = LineChart("Radial distribution function", "r (σ)", ["g(r)"], "g(r)")
         self.charts = (self.temperature_chart, self.energy_chart, self.pressure_chart)
         self.result = w.HTML()

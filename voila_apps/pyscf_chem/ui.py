@@ -90,8 +90,12 @@ class PyscfApp(BatchApp):
         for widget in (self.resources.cores, self.resources.hours):
             widget.observe(lambda _: self.describe(), "value")
 
-        self.energy_chart = LineChart("SCF energy", "cycle", ["total energy"], "energy (Ha)")
-        self.change_chart = LineChart("Convergence", "cycle", ["log₁₀ |ΔE|"], "log₁₀ |ΔE / Ha|")
+        self.energy_chart = LineChart(
+            "SCF energy", "cycle", ["total energy"], "energy (Ha)", whole_x=True
+        )
+        self.change_chart = LineChart(
+            "Convergence", "cycle", ["log₁₀ |ΔE|"], "log₁₀ |ΔE / Ha|", whole_x=True
+        )
         self.orbital_box = w.Box()
         self.log = w.HTML()
         self.log.add_class("ch-log")

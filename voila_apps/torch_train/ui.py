@@ -74,8 +74,10 @@ class TorchTrain(BatchApp):
             tooltip=f"1 to {MAX_HIDDEN_UNITS} units in the hidden layer",
         )  # fmt: skip
         # Units go in the titles: a y-axis label would overlap the tick labels.
-        self.loss_chart = LineChart("Loss (cross-entropy)", "epoch", ["train", "test"])
-        self.accuracy_chart = LineChart("Test accuracy (%)", "epoch", ["accuracy"])
+        self.loss_chart = LineChart(
+            "Loss (cross-entropy)", "epoch", ["train", "test"], whole_x=True
+        )
+        self.accuracy_chart = LineChart("Test accuracy (%)", "epoch", ["accuracy"], whole_x=True)
         self.progress = w.HTML()
         self.progress.add_class("ch-progress")
         self.result = w.HTML()
