@@ -118,6 +118,17 @@ def test_lammps_melts_a_crystal_and_plots_thermo_and_rdf(portal, browser, app):
     assert "log.lammps" in text_of(browser, ".ch-downloads")
     assert chart_points(browser) > 0
     full_shot(browser, "app-lammps-md")
+    # On a phone the form and the results stay within the screen's width.
+    browser.set_window_size(390, 844)
+    WebDriverWait(browser, 10).until(lambda b: b.execute_script("return innerWidth") <= 390)
+    for css in (".ch-price", ".ch-result", ".ch-status"):
+        right = browser.execute_script(
+            "return document.querySelector(arguments[0]).getBoundingClientRect().right", css
+        )
+        assert right <= 390, (css, right)
+    assert button(browser, "Submit").rect["x"] + button(browser, "Submit").rect["width"] <= 390
+    full_shot(browser, "app-lammps-md-phone")
+    browser.set_window_size(1280, 900)
     # The person's own server hands out the run's files.
     link = browser.find_element(By.LINK_TEXT, "log.lammps").get_attribute("href")
     assert f"/user/{user}/app-lammps-md/files/corehour-apps/lammps-md/runs/" in link

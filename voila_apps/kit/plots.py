@@ -63,8 +63,10 @@ class LineChart:
             self.lines.x = x
             self.lines.y = ys
         if self.whole_x:
-            # d3 picks "nice" ticks; asking for no more ticks than points keeps them whole.
-            self.x_axis.num_ticks = max(2, min(len(set(x)), 8))
+            # With few points, one tick per point keeps ticks whole (no epoch 1.5); with
+            # many, the axis's own round numbers do.
+            distinct = len(set(x))
+            self.x_axis.num_ticks = max(distinct, 2) if distinct <= 8 else None
 
     @property
     def points(self) -> int:
