@@ -1,0 +1,153 @@
+"""A class list from a CSV file, checked whole before any of it is applied.
+
+The file has a header row naming its columns: ``username`` and ``role`` are required,
+``name`` and ``email`` are optional (kept for the roster's display, never used as logins).
+Every bad row is reported with its line number and the field at fault; if there is any,
+the roster is refused as a whole, so an enrolment never half-happens.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+ROLES = ("student", "ta", "instructor")
+REQUIRED = ("username", "role")
+OPTIONAL = ("name", "email")
+MAX_ROWS = 2000
+MAX_BYTES = 1024 * 1024
+# A POSIX-portable login name, as useradd accepts it by default and Slurm shows it.
+UNIX_NAME = re.compile(r"[a-z_][a-z0-9_-]{0,31}")
+_EMAIL = re.compile(r"[^@\s,;<>]+@[^@\s,;<>]+\.[^@\s,;<>]+")
+
+
+@dataclass(frozen=True)
+class Enrolment:
+    line: int
+    username: str
+    role: str
+    name: str = ""
+    email: str = ""
+
+
+@dataclass(frozen=True)
+class Problem:
+    line: int  # 1 is the header
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"line {self.line}, {self.field}: {self.message}"
+
+
+class RosterError(ValueError):
+    """The file cannot be enrolled; ``problems`` lists every bad line, not only the first."""
+
+    def __init__(self, problems: Sequence[Problem]):
+        self.problems = tuple(problems)
+        shown = "; ".join(str(p) for p in self.problems[:20])
+        more = len(self.problems) - 20
+        super().__init__(
+            f"Nothing was enrolled: {shown}" + (f"; and {more} more" if more > 0 else "")
+        )
+
+
+def parse_roster(data: bytes | str) -> list[Enrolment]:
+    """Every row of the file, or RosterError naming every bad one."""
+    if isinstance(data, bytes):
+        if len(data) > MAX_BYTES:
+            raise RosterError([Problem(0, "file", f"at most {MAX_BYTES // 1024} KB")])
+        try:
+            data = data.decode("utf-8-sig")
+        except UnicodeDecodeError as e:
+            raise RosterError([Problem(0, "file", f"is not UTF-8 text ({e.reason})")]) from None
+    if "\x00" in data:
+        raise RosterError([Problem(0, "file", "is not a text file")])
+    reader = csv.reader(io.StringIO(data, newline=""))
+    try:
+        header = [h.strip().lower() for h in next(reader)]
+    except StopIteration:
+        raise RosterError([Problem(1, "header", "the file is empty")]) from None
+    except csv.Error as e:
+        raise RosterError([Problem(1, "header", f"not CSV ({e})")]) from None
+    _check_header(header)
+    rows, problems, seen = [], [], {}
+    try:
+        for row in reader:
+            line = reader.line_num
+            if not any(cell.strip() for cell in row):
+                continue  # blank lines are harmless
+            if len(rows) >= MAX_ROWS:
+                problems.append(Problem(line, "file", f"at most {MAX_ROWS} students per file"))
+                break
+            enrolment, row_problems = _row(line, header, row)
+            problems.extend(row_problems)
+            if enrolment is None:
+                continue
+            if enrolment.username in seen:
+                problems.append(
+                    Problem(
+                        line,
+                        "username",
+                        f"'{enrolment.username}' is already on line {seen[enrolment.username]}",
+                    )
+                )
+                continue
+            seen[enrolment.username] = line
+            rows.append(enrolment)
+    except csv.Error as e:
+        problems.append(Problem(reader.line_num, "file", f"not CSV ({e})"))
+    if problems:
+        raise RosterError(problems)
+    if not rows:
+        raise RosterError([Problem(2, "file", "no students: add one row per person")])
+    return rows
+
+
+def _check_header(header: list[str]) -> None:
+    problems = [
+        Problem(1, "header", f"needs a '{column}' column")
+        for column in REQUIRED
+        if column not in header
+    ]
+    for column in header:
+        if column not in REQUIRED + OPTIONAL:
+            allowed = ", ".join(REQUIRED + OPTIONAL)
+            problems.append(Problem(1, "header", f"unknown column '{column[:40]}'; use {allowed}"))
+    duplicated = {c for c in header if header.count(c) > 1}
+    problems.extend(Problem(1, "header", f"'{c}' appears twice") for c in sorted(duplicated))
+    if problems:
+        raise RosterError(problems)
+
+
+def _row(line: int, header: list[str], row: list[str]) -> tuple[Enrolment | None, list[Problem]]:
+    if len(row) != len(header):
+        return None, [Problem(line, "row", f"has {len(row)} fields; the header has {len(header)}")]
+    values = {column: cell.strip() for column, cell in zip(header, row, strict=True)}
+    problems = []
+    username = values["username"]
+    if not UNIX_NAME.fullmatch(username):
+        problems.append(
+            Problem(
+                line,
+                "username",
+                f"{username[:40]!r} is not a login name: 1–32 lower-case letters, digits, "
+                "'_' or '-', starting with a letter or '_'",
+            )
+        )
+    role = values["role"].lower()
+    if role not in ROLES:
+        problems.append(
+            Problem(line, "role", f"{values['role'][:20]!r} is not a role; use {', '.join(ROLES)}")
+        )
+    name, email = values.get("name", ""), values.get("email", "")
+    if len(name) > 200 or any(ord(c) < 32 for c in name):
+        problems.append(Problem(line, "name", "at most 200 printable characters"))
+    if email and not _EMAIL.fullmatch(email):
+        problems.append(Problem(line, "email", f"{email[:60]!r} is not an e-mail address"))
+    if problems:
+        return None, problems
+    return Enrolment(line, username, role, name, email), []
