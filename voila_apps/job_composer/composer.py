@@ -10,7 +10,6 @@ body cannot raise its own limits).
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -18,7 +17,13 @@ from dataclasses import dataclass
 from spawners.options import SpawnRequest
 from spawners.site_config import Site
 from spawners.slurm_json import ENDED_STATES, _number, _state
-from voila_apps.kit.jobs import InputError, batch_script, check_name, check_resources
+from voila_apps.kit.jobs import (
+    InputError,
+    batch_script,
+    check_name,
+    check_resources,
+    slurm_jobs,
+)
 
 MAX_SCRIPT_BYTES = 64 * 1024
 MAX_TASKS = 64
@@ -130,7 +135,7 @@ def my_jobs(
     """Jobs across clusters, newest first: live ones from squeue, finished ones from sacct."""
     rows: dict[tuple[str, str], JobRow] = {}
     for cluster, text in sacct_by_cluster.items():
-        for job in _jobs(text):
+        for job in slurm_jobs(text):
             times = job.get("time") or {}
             start, end = _n(times.get("start")), _n(times.get("end"))
             elapsed = _n(times.get("elapsed")) or (max(0, end - start) if start and end else 0)
@@ -146,7 +151,7 @@ def my_jobs(
                 *_sacct_tres(job),
             )
     for cluster, text in squeue_by_cluster.items():
-        for job in _jobs(text):
+        for job in slurm_jobs(text):
             start = _n(job.get("start_time"))
             state = _state(job.get("job_state"))
             running = state == "RUNNING" and 0 < start < 0xFFFFFFFE
@@ -207,15 +212,6 @@ def _sacct_tres(job: Mapping) -> tuple[int, int, int]:
 
 def tail(text: str, lines: int = 20) -> str:
     return "\n".join(text.splitlines()[-lines:])
-
-
-def _jobs(text: str) -> list[Mapping]:
-    try:
-        data = json.loads(text)
-    except ValueError:
-        return []
-    jobs = data.get("jobs") if isinstance(data, dict) else None
-    return [j for j in jobs if isinstance(j, Mapping)] if isinstance(jobs, list) else []
 
 
 def _n(value: object) -> int:

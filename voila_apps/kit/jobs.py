@@ -148,7 +148,7 @@ class JobState:
 
 def job_state(squeue_text: str, sacct_text: str, job_id: str, now: int) -> JobState:
     """One job's state: squeue while Slurm holds it, then sacct (the accounting record)."""
-    for job in _jobs(squeue_text):
+    for job in slurm_jobs(squeue_text):
         if str(_number(job.get("job_id"))) == job_id:
             start = _number(job.get("start_time")) or 0
             state = _state(job.get("job_state"))
@@ -156,7 +156,7 @@ def job_state(squeue_text: str, sacct_text: str, job_id: str, now: int) -> JobSt
             return JobState(
                 state, str(job.get("state_reason") or ""), max(0, now - start) if running else 0
             )
-    for job in _jobs(sacct_text):
+    for job in slurm_jobs(sacct_text):
         if str(_number(job.get("job_id"))) == job_id:
             times = job.get("time") or {}
             exit_code = (job.get("exit_code") or {}).get("return_code")
@@ -177,7 +177,8 @@ def download_url(service_prefix: str, home: str, path: str) -> str:
     return f"{service_prefix.rstrip('/')}/files/{quote(relative)}?download=1"
 
 
-def _jobs(text: str) -> list[Mapping]:
+def slurm_jobs(text: str) -> list[Mapping]:
+    """The ``jobs`` of squeue/sacct JSON; nothing for output that is not such JSON."""
     try:
         data = json.loads(text)
     except ValueError:

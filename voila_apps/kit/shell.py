@@ -36,6 +36,14 @@ APPS_ROOT = Path(__file__).resolve().parents[2]  # what `deploy/envs.sh apps` in
 WIDE = {"description_width": "9em"}
 
 
+def read_run_file(path: Path) -> str:
+    """A file the job writes, as far as it is written; "" until it exists."""
+    try:
+        return path.read_text(errors="replace")
+    except OSError:
+        return ""
+
+
 @dataclass(frozen=True)
 class Defaults:
     profile: str

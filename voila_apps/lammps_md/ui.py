@@ -17,7 +17,7 @@ import ipywidgets as w
 from voila_apps.kit.jobs import InputError, JobState, check_resources
 from voila_apps.kit.plots import LineChart
 from voila_apps.kit.prebuilt import take
-from voila_apps.kit.shell import WIDE, BatchApp, Defaults
+from voila_apps.kit.shell import WIDE, BatchApp, Defaults, read_run_file
 from voila_apps.lammps_md.core import (
     MAX_ATOMS,
     MAX_STEPS,
@@ -121,14 +121,14 @@ class LammpsApp(BatchApp):
         return job_body(str(Path(self.python()).with_name("lmp")))
 
     def show(self, run_dir: Path, state: JobState) -> None:
-        log = _read(run_dir / "log.lammps")
+        log = read_run_file(run_dir / "log.lammps")
         thermo = parse_thermo(log)
         if thermo:
             steps = thermo["Step"]
             self.temperature_chart.update(steps, [thermo["Temp"]])
             self.energy_chart.update(steps, [thermo["TotEng"]])
             self.pressure_chart.update(steps, [thermo["Press"]])
-        rdf = parse_rdf(_read(run_dir / "rdf.dat"))
+        rdf = parse_rdf(read_run_file(run_dir / "rdf.dat"))
         if rdf is not None:
             self.rdf_chart.update(rdf.r, [rdf.g])
             self.rdf_chart.figure.title = f"Radial distribution function at step {rdf.step:,}"
@@ -136,7 +136,7 @@ class LammpsApp(BatchApp):
             return
         text = report(self.params, thermo, summarize_log(log), self.cores)
         if state.ended and state.state != "COMPLETED":
-            error = lammps_error(log) or lammps_error(_read(run_dir / "job.out"))
+            error = lammps_error(log) or lammps_error(read_run_file(run_dir / "job.out"))
             stopped = f"LAMMPS stopped: {error}" if error else f"The job ended: {state.describe()}"
             text = f"{stopped.rstrip('.')}. {text}"
         self.result.value = f"<p>{html.escape(text)}</p>"
@@ -147,13 +147,6 @@ class LammpsApp(BatchApp):
             charts, layout=w.Layout(grid_template_columns="repeat(auto-fit, minmax(280px, 1fr))")
         )
         return [self.result, grid]
-
-
-def _read(path: Path) -> str:
-    try:
-        return path.read_text(errors="replace")
-    except FileNotFoundError:
-        return ""
 
 
 def build() -> w.Widget:

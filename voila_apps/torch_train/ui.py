@@ -10,7 +10,7 @@ import ipywidgets as w
 from voila_apps.kit.jobs import JobState
 from voila_apps.kit.plots import LineChart
 from voila_apps.kit.prebuilt import take
-from voila_apps.kit.shell import WIDE, BatchApp, Defaults
+from voila_apps.kit.shell import WIDE, BatchApp, Defaults, read_run_file
 from voila_apps.torch_train.core import (
     DIGITS_SAMPLES,
     MAX_EPOCHS,
@@ -117,18 +117,18 @@ class TorchTrain(BatchApp):
         return self.job_env() + job_command(self.python(), str(run_dir))
 
     def show(self, run_dir: Path, state: JobState) -> None:
-        epochs = parse_progress(_read(run_dir / PROGRESS))
+        epochs = parse_progress(read_run_file(run_dir / PROGRESS))
         if epochs:
             x, train_loss, test_loss, accuracy = curves(epochs)
             self.loss_chart.update(x, [train_loss, test_loss])
             self.accuracy_chart.update(x, [accuracy])
-        result = parse_result(_read(run_dir / RESULT))
+        result = parse_result(read_run_file(run_dir / RESULT))
         if result is not None:
             self.progress.value = ""
             lines = summary(result, epochs)
             self.result.value = "<br>".join(html.escape(line) for line in lines)
         elif state.ended:
-            log = "\n".join(_read(run_dir / "job.out").splitlines()[-LOG_TAIL_LINES:])
+            log = "\n".join(read_run_file(run_dir / "job.out").splitlines()[-LOG_TAIL_LINES:])
             self.result.value = (
                 f"<b>The job ended ({html.escape(state.describe())}) without a result.</b> "
                 f"The end of its log:<pre>{html.escape(log)}</pre>"
@@ -145,13 +145,6 @@ class TorchTrain(BatchApp):
             layout=w.Layout(flex_flow="row wrap"),
         )
         return [self.progress, charts, self.result]
-
-
-def _read(path: Path) -> str:
-    try:
-        return path.read_text(errors="replace")
-    except OSError:
-        return ""
 
 
 def build() -> w.Widget:
