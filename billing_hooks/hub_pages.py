@@ -17,7 +17,7 @@ from billing_hooks.charging import format_credits
 from billing_hooks.db import make_engine, session_factory, upgrade
 from billing_hooks.gate import SpendingGate, quote_mc_per_hour, request_tres
 from billing_hooks.ledger import accounts_of
-from billing_hooks.models import Notice, now
+from billing_hooks.models import Enrolment, Notice, now
 from spawners.options import validate_user_options
 
 NOTICE_DAYS = 3
@@ -36,6 +36,8 @@ def page_values(user, database_url: str, prefix: str, currency: str) -> dict | N
         return {
             "usage_url": f"{prefix}usage",
             "admin_url": f"{prefix}admin",
+            "courses_url": f"{prefix}courses",
+            "in_courses": False,
             "currency": currency,
             "accounts": [],
             "notices": [{"level": "warning", "message": "Balances cannot be shown right now."}],
@@ -60,9 +62,14 @@ def _values(user, database_url: str, prefix: str, currency: str) -> dict:
             .order_by(Notice.id.desc())
             .limit(5)
         ).all()
+        in_courses = session.scalar(
+            select(Enrolment.id).where(Enrolment.username == user.name).limit(1)
+        )
         return {
             "usage_url": f"{prefix}usage",
             "admin_url": f"{prefix}admin",
+            "courses_url": f"{prefix}courses",
+            "in_courses": in_courses is not None,
             "currency": currency,
             "accounts": [
                 {"label": a.display_name or a.name, "available": format_credits(a.available_mc)}

@@ -10,12 +10,15 @@ as the row that causes them, so concurrent writers can never lose an update.
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from decimal import Decimal
 
 from sqlalchemy import (
+    JSON,
     BigInteger,
     Boolean,
+    Date,
     ForeignKey,
     Index,
     Integer,
@@ -31,6 +34,7 @@ ACCOUNT_STATUSES = ("active", "suspended", "closed")
 ROLES = ("member", "manager")
 RESOURCES = ("core_hour", "gpu_hour", "gb_mem_hour")
 TRANSACTION_KINDS = ("topup", "adjustment", "refund")
+COURSE_ROLES = ("student", "ta", "instructor")
 
 
 def now() -> int:
@@ -208,3 +212,52 @@ def _transactions_are_append_only(session: Session, _context, _instances) -> Non
             raise PermissionError(
                 "transactions are append-only: record a correcting adjustment instead"
             )
+
+
+class Course(Base):
+    """A class on a shared budget: its settings, next to the course account that pays.
+
+    The settings are checked by ``extensions/courses/settings.py`` before they get here; the
+    JupyterHub groups and the Slurm account are named from the slug.
+    """
+
+    __tablename__ = "course"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    slug: Mapped[str] = mapped_column(String(32), unique=True)
+    title: Mapped[str] = mapped_column(String(120))
+    account_id: Mapped[int] = mapped_column(ForeignKey("account.id"), unique=True)
+    term_start: Mapped[dt.date] = mapped_column(Date)
+    term_end: Mapped[dt.date] = mapped_column(Date)
+    # What one student may spend of the course's money unless their enrolment says otherwise.
+    student_cap_mc: Mapped[int] = mapped_column(BigInteger)
+    default_profile: Mapped[str] = mapped_column(String(64))
+    profiles: Mapped[list] = mapped_column(JSON)
+    images: Mapped[list] = mapped_column(JSON)
+    materials: Mapped[dict | None] = mapped_column(JSON, nullable=True)
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[int] = mapped_column(BigInteger, default=now)
+
+    account: Mapped[Account] = relationship()
+    enrolments: Mapped[list[Enrolment]] = relationship(back_populates="course")
+
+
+class Enrolment(Base):
+    """One person in one course, as a student, a TA or an instructor."""
+
+    __tablename__ = "enrolment"
+    __table_args__ = (UniqueConstraint("course_id", "username"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    course_id: Mapped[int] = mapped_column(ForeignKey("course.id"))
+    username: Mapped[str] = mapped_column(String(64), index=True)
+    role: Mapped[str] = mapped_column(String(16))
+    display_name: Mapped[str] = mapped_column(String(200), default="")
+    email: Mapped[str] = mapped_column(String(254), default="")
+    # A cap set for this student alone; None means the course's student_cap_mc.
+    cap_mc: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    # Where the enrolment came from: "csv", "api" or "sso" (the identity provider's groups).
+    source: Mapped[str] = mapped_column(String(8))
+    created_at: Mapped[int] = mapped_column(BigInteger, default=now)
+
+    course: Mapped[Course] = relationship(back_populates="enrolments")

@@ -6,10 +6,14 @@ The spawner calls these only when ``c.CorehourSpawner.billing_database_url`` is 
 
 from __future__ import annotations
 
+import datetime as dt
+
+from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
 from billing_hooks.charging import format_credits
 from billing_hooks.gate import SpendingGate, SpendRefused, request_tres
+from billing_hooks.models import Account
 from billing_hooks.slurm_accounts import SacctmgrError, SlurmAccounts, Wanted
 from spawners.options import SpawnRequest
 
@@ -45,6 +49,8 @@ async def admit(spawner, request: SpawnRequest) -> str:
         raise SpawnRefused(
             503, "account", "The billing ledger cannot be reached right now; try again in a minute."
         ) from None
+    if account.kind == "course":
+        _check_course(gate, account.name, username, request)
     clusters = request.candidate_clusters if request.cluster == "auto" else (request.cluster,)
     tres = request_tres(request.cores, request.gpus, request.memory_gb)
     try:
@@ -53,6 +59,21 @@ async def admit(spawner, request: SpawnRequest) -> str:
         raise SpawnRefused(402, "account", str(e)) from None
     await _ensure_in_slurm(spawner, gate, account.name, account.kind == "personal")
     return account.name
+
+
+def _check_course(gate: SpendingGate, account: str, username: str, request: SpawnRequest) -> None:
+    """A course's own rules (term, profiles, images, the student's cap) before its money."""
+    from extensions.courses.spawn_rules import CourseRefused, check, course_spawn
+
+    with gate.sessions() as session:
+        account_id = session.scalar(select(Account.id).where(Account.name == account))
+        course = course_spawn(session, account_id, username)
+    if course is None:
+        return
+    try:
+        check(course, request.profile, request.image, dt.datetime.now(dt.UTC).date())
+    except CourseRefused as e:
+        raise SpawnRefused(403, e.field, f"{e.field}: {e}") from None
 
 
 async def _ensure_in_slurm(spawner, gate: SpendingGate, account: str, personal: bool) -> None:

@@ -46,7 +46,10 @@ def update_hub(c, site: Site, state_dir: Path) -> None:
     c.JupyterHub.pid_file = str(state_dir / "jupyterhub.pid")
 
 
-def update_auth(c, site: Site) -> None:
+def update_auth(c, site: Site, state_dir: Path = Path(DEFAULT_STATE_DIR)) -> None:
+    if site.auth.kind == "oidc":
+        update_oidc(c, site, state_dir)
+        return
     c.JupyterHub.authenticator_class = "pam"
     c.Authenticator.admin_users = set(site.hub.admin_users)
     c.Authenticator.allowed_users = set(site.hub.admin_users)
@@ -56,6 +59,46 @@ def update_auth(c, site: Site) -> None:
     # PAM's account check needs a session stack that containers rarely have.
     c.PAMAuthenticator.check_account = True
     c.PAMAuthenticator.open_sessions = False
+
+
+def update_oidc(c, site: Site, state_dir: Path) -> None:
+    """Sign-in through the site's OpenID Connect provider (docs/sso.md).
+
+    The provider's discovery document is read here, at hub start: an unreachable or wrong
+    provider, or a secret file others can read, stops the hub with a message naming the key.
+    """
+    from extensions.sso.discovery import DiscoveryError, fetch_discovery
+    from extensions.sso.secret_file import SecretFileError, read_secret_file
+
+    auth = site.auth
+    try:
+        provider = fetch_discovery(auth.issuer)
+        secret = read_secret_file(auth.client_secret_file)
+    except (DiscoveryError, SecretFileError) as e:
+        print(f"corehour: auth: {e}", file=sys.stderr)
+        raise SystemExit(2) from None
+    c.JupyterHub.authenticator_class = "extensions.sso.oidc.CorehourOIDCAuthenticator"
+    oidc = c.CorehourOIDCAuthenticator
+    oidc.login_service = auth.login_service
+    oidc.issuer = auth.issuer
+    oidc.client_id = auth.client_id
+    oidc.client_secret = secret
+    oidc.authorize_url = provider.authorization_endpoint
+    oidc.token_url = provider.token_endpoint
+    oidc.userdata_url = provider.userinfo_endpoint
+    oidc.jwks_url = provider.jwks_uri
+    oidc.oauth_callback_url = auth.callback_url or (
+        site.hub.bind_url.rstrip("/") + "/hub/oauth_callback"
+    )
+    oidc.enable_pkce = True
+    oidc.scope = list(auth.scopes)
+    oidc.username_claim = auth.username_claim
+    oidc.groups_claim = auth.groups_claim
+    oidc.provider_admin_groups = set(auth.admin_groups)
+    oidc.identity_db_url = f"sqlite:///{state_dir / 'identities.sqlite'}"
+    # Whoever the provider signs in is a person here; the course code decides what they see.
+    oidc.allow_all = True
+    c.Authenticator.admin_users = set(site.hub.admin_users)
 
 
 def update_spawner(c, site: Site) -> None:
@@ -108,8 +151,18 @@ def update_billing(c, site: Site, site_path: str | Path) -> None:
         {
             "name": "billing",
             "services": ["billing"],
-            # Reads who is admin, finds the server of a job and stops it when money runs out.
-            "scopes": ["list:users", "read:users", "read:servers", "admin:server_state", "servers"],
+            # Reads who is admin, finds the server of a job and stops it when money runs out;
+            # runs the course pages: syncs course groups (admin:groups, admin:users, for the
+            # corehour course API in the hub) and starts and stops students' course servers.
+            "scopes": [
+                "list:users",
+                "read:users",
+                "read:servers",
+                "admin:server_state",
+                "servers",
+                "admin:groups",
+                "admin:users",
+            ],
         },
         {
             "name": "idle-culler",
@@ -120,6 +173,19 @@ def update_billing(c, site: Site, site_path: str | Path) -> None:
     c.JupyterHub.template_vars.update(
         {"corehour_billing": template_values(url, BILLING_PREFIX, site.billing.currency)}
     )
+    update_courses(c, url)
+
+
+def update_courses(c, database_url: str) -> None:
+    """The hub side of courses: the API the course pages sync groups through, and the roles
+    of the courses that exist (JupyterHub deletes roles its config does not name at start)."""
+    from extensions.courses.hub_api import extra_handlers
+    from extensions.courses.roles import hub_roles
+    from extensions.courses.store import course_slugs
+
+    c.JupyterHub.extra_handlers = extra_handlers()
+    for slug in course_slugs(database_url):
+        c.JupyterHub.load_roles.extend(hub_roles(slug))
 
 
 def load_apps_or_exit(site: Site, path: str | Path | None = None) -> dict:
@@ -154,7 +220,7 @@ def apply_site(
 ) -> None:
     state_dir = Path(state_dir)
     update_hub(c, site, state_dir)
-    update_auth(c, site)
+    update_auth(c, site, state_dir)
     update_spawner(c, site)
     update_apps(c, site)
     update_billing(c, site, site_path)

@@ -13,7 +13,8 @@ import datetime as dt
 import itertools
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 import yaml
 from pydantic import (
@@ -22,6 +23,7 @@ from pydantic import (
     Field,
     StringConstraints,
     ValidationError,
+    field_validator,
     model_validator,
 )
 
@@ -196,13 +198,92 @@ class Billing(_Model):
                 )
 
 
+class CourseSettings(_Model):
+    """How courses find their people's Unix accounts."""
+
+    # Locally the portal makes the accounts (as deploy/users.sh does); at a centre they come
+    # from LDAP/SSSD, and enrolment only reports the ones that are missing.
+    create_unix_accounts: bool = False
+
+
+# Claim names may be namespaced URLs (``https://idp.example/groups``), but never blank.
+ClaimName = Annotated[str, StringConstraints(pattern=r"^\S{1,200}$")]
+_LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
+
+
+class Auth(_Model):
+    """How people sign in: PAM (local accounts, the default) or an OpenID Connect provider.
+
+    The client secret is never in the site file: ``client_secret_file`` names a file that
+    only root can read (docs/sso.md).
+    """
+
+    kind: Literal["pam", "oidc"] = "pam"
+    issuer: str | None = Field(
+        None, description="The provider's issuer URL, exactly as its discovery document says."
+    )
+    client_id: Annotated[str, StringConstraints(pattern=r"^\S{1,255}$")] | None = None
+    client_secret_file: AbsolutePath | None = None
+    callback_url: str | None = Field(
+        None,
+        description="Where the provider sends people back; empty means hub.bind_url + "
+        "/hub/oauth_callback. Set it when a reverse proxy serves the portal.",
+    )
+    username_claim: ClaimName = "email"
+    groups_claim: ClaimName = "groups"
+    admin_groups: tuple[Annotated[str, StringConstraints(min_length=1)], ...] = ()
+    scopes: tuple[Annotated[str, StringConstraints(pattern=r"^[!#-\[\]-~]+$")], ...] = (
+        "openid",
+        "email",
+        "profile",
+        "groups",
+    )
+    login_service: Annotated[str, StringConstraints(min_length=1, max_length=80)] = (
+        "your institution"
+    )
+
+    @field_validator("issuer", "callback_url")
+    @classmethod
+    def _https_or_local(cls, url: str | None) -> str | None:
+        if url is None:
+            return url
+        parts = urlsplit(url)
+        local_http = parts.scheme == "http" and parts.hostname in _LOCAL_HOSTS
+        if not (parts.scheme == "https" or local_http) or not parts.hostname:
+            raise ValueError(
+                f"'{url}' must be an https:// URL (http:// only for 127.0.0.1 or localhost)"
+            )
+        if parts.query or parts.fragment:
+            raise ValueError(f"'{url}' must have no ?query or #fragment")
+        return url
+
+    @model_validator(mode="after")
+    def _complete(self) -> Auth:
+        provider_keys = ("issuer", "client_id", "client_secret_file", "callback_url")
+        if self.kind == "pam":
+            stray = [key for key in provider_keys if getattr(self, key) is not None]
+            if stray:
+                raise ValueError(
+                    f"{stray[0]}: only used with kind: oidc (kind is pam, the default)"
+                )
+            return self
+        for key in provider_keys[:3]:
+            if getattr(self, key) is None:
+                raise ValueError(f"{key}: required when kind is oidc")
+        if "openid" not in self.scopes:
+            raise ValueError("scopes: must include 'openid', or the provider sends no id_token")
+        return self
+
+
 class Site(_Model):
     hub: HubSettings = HubSettings()
+    auth: Auth = Auth()
     clusters: dict[Slug, Cluster]
     images: dict[Slug, Image]
     profiles: dict[Slug, Profile]
     default_profile: Slug
     billing: Billing | None = None
+    courses: CourseSettings = CourseSettings()
 
     @model_validator(mode="after")
     def _references_resolve(self) -> Site:

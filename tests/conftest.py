@@ -34,7 +34,10 @@ def tokens(portal, users):
 
 @pytest.fixture(autouse=True)
 def _no_servers_left(request):
+    if "portal" not in request.fixturenames:
+        yield
+        return
+    portal = request.getfixturevalue("portal")
+    users = request.getfixturevalue("users")
     yield
-    if "portal" in request.fixturenames:
-        portal = request.getfixturevalue("portal")
-        portal.stop_all(request.getfixturevalue("users"))
+    portal.stop_all(users)

@@ -31,6 +31,10 @@ from billing_hooks.rates_sync import store_rates
 from billing_hooks.service import api, pages
 from billing_hooks.service.context import Context
 from billing_hooks.slurm_accounts import SlurmAccounts
+from extensions.courses import api as course_api
+from extensions.courses import pages as course_pages
+from extensions.courses.actions import Courses
+from extensions.courses.hub import CourseHub
 from spawners.configurer import DEFAULT_SITE, load_site_or_exit
 
 log = logging.getLogger("corehour.billing")
@@ -50,6 +54,13 @@ API_ROUTES = {
     "accounts/{name}/charges": api.ChargesHandler,
     "jobs/running": api.RunningHandler,
     "usage": api.UsageHandler,
+    "courses": course_api.CoursesHandler,
+    "courses/{slug}": course_api.CourseHandler,
+    "courses/{slug}/roster": course_api.RosterHandler,
+    "courses/{slug}/enrolments": course_api.EnrolmentsHandler,
+    "courses/{slug}/enrolments/{username}": course_api.EnrolmentHandler,
+    "courses/{slug}/servers": course_api.ServersHandler,
+    "courses/{slug}/usage.csv": course_api.UsageCsvHandler,
 }
 
 
@@ -65,6 +76,10 @@ def _pattern(path: str) -> str:
 def make_app(ctx: Context, cookie_secret: bytes) -> web.Application:
     p = ctx.prefix
     mine = {"ctx": ctx}
+    courses = {
+        "ctx": ctx,
+        "courses": Courses(ctx.site, ctx.sessions, CourseHub(ctx.hub), ctx.slurm),
+    }
     handlers = [
         (p, web.RedirectHandler, {"url": f"{p}usage"}),
         (f"{p}oauth_callback", HubOAuthCallbackHandler),
@@ -73,7 +88,18 @@ def make_app(ctx: Context, cookie_secret: bytes) -> web.Application:
         (f"{p}admin", pages.AdminPage, mine),
         (rf"{p}admin/usage\.csv", pages.AdminUsageCsv, mine),
         (rf"{p}admin/(transactions|accounts|members)", pages.AdminAction, mine),
-        *((f"{p}api/{_pattern(path)}", handler, mine) for path, handler in API_ROUTES.items()),
+        (f"{p}courses", course_pages.CoursesPage, courses),
+        (rf"{p}courses/([a-z][a-z0-9-]{{1,30}})", course_pages.CoursePage, courses),
+        (rf"{p}courses/([a-z][a-z0-9-]{{1,30}})/dashboard", course_pages.DashboardPage, courses),
+        (
+            rf"{p}courses/([a-z][a-z0-9-]{{1,30}})/({'|'.join(course_pages.ACTIONS)})",
+            course_pages.CourseAction,
+            courses,
+        ),
+        *(
+            (f"{p}api/{_pattern(path)}", handler, courses if path.startswith("courses") else mine)
+            for path, handler in API_ROUTES.items()
+        ),
         (rf"{p}static/plotly/(plotly\.min\.js)", web.StaticFileHandler, {"path": str(PLOTLY_JS)}),
     ]
     return web.Application(

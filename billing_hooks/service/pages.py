@@ -49,13 +49,15 @@ def hours(value) -> str:
 
 
 class PageHandler(BaseHandler):
+    templates: Environment = TEMPLATES
+
     def render_page(self, name: str, **values) -> None:
         flashes = []
         if self.get_argument("done", ""):
             flashes.append(("success", self.get_argument("done")[:300]))
         if self.get_argument("error", ""):
             flashes.append(("danger", self.get_argument("error")[:300]))
-        html = TEMPLATES.get_template(name).render(
+        html = self.templates.get_template(name).render(
             prefix=self.ctx.prefix,
             hub_prefix=self.ctx.hub_prefix,
             viewer=self.viewer,

@@ -12,7 +12,7 @@ import csv
 import io
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 ROLES = ("student", "ta", "instructor")
 REQUIRED = ("username", "role")
@@ -35,12 +35,13 @@ class Enrolment:
 
 @dataclass(frozen=True)
 class Problem:
-    line: int  # 1 is the header
+    line: int  # 1 is the header; for a JSON list, the item's number from 1
     field: str
     message: str
+    unit: str = "line"
 
     def __str__(self) -> str:
-        return f"line {self.line}, {self.field}: {self.message}"
+        return f"{self.unit} {self.line}, {self.field}: {self.message}"
 
 
 class RosterError(ValueError):
@@ -151,3 +152,46 @@ def _row(line: int, header: list[str], row: list[str]) -> tuple[Enrolment | None
     if problems:
         return None, problems
     return Enrolment(line, username, role, name, email), []
+
+
+def parse_people(items: object) -> list[Enrolment]:
+    """The same checks for a JSON list of ``{"username", "role", "name"?, "email"?}``."""
+    if not isinstance(items, list) or not items:
+        raise RosterError([Problem(0, "people", "send a non-empty list of people", "item")])
+    if len(items) > MAX_ROWS:
+        raise RosterError([Problem(0, "people", f"at most {MAX_ROWS} people at once", "item")])
+    columns = list(REQUIRED + OPTIONAL)
+    rows, problems, seen = [], [], {}
+    for number, item in enumerate(items, start=1):
+        item_problems = _item_problems(number, item)
+        if item_problems:
+            problems.extend(item_problems)
+            continue
+        enrolment, row_problems = _row(number, columns, [item.get(c, "") for c in columns])
+        problems.extend(replace(p, unit="item") for p in row_problems)
+        if enrolment is None:
+            continue
+        if enrolment.username in seen:
+            message = f"'{enrolment.username}' is already item {seen[enrolment.username]}"
+            problems.append(Problem(number, "username", message, "item"))
+            continue
+        seen[enrolment.username] = number
+        rows.append(enrolment)
+    if problems:
+        raise RosterError(problems)
+    return rows
+
+
+def _item_problems(number: int, item: object) -> list[Problem]:
+    if not isinstance(item, dict):
+        return [Problem(number, "person", "must be an object", "item")]
+    problems = []
+    for key, value in item.items():
+        if key not in REQUIRED + OPTIONAL:
+            problems.append(Problem(number, str(key)[:40], "unknown field", "item"))
+        elif not isinstance(value, str):
+            problems.append(Problem(number, key, "must be text", "item"))
+    problems.extend(
+        Problem(number, key, "is required", "item") for key in REQUIRED if key not in item
+    )
+    return problems

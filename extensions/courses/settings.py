@@ -75,10 +75,18 @@ class Course(BaseModel):
     def group(self) -> str:
         return f"course-{self.slug}"
 
-    def term(self, today: dt.date) -> Literal["before", "open", "ended"]:
-        if today < self.term_start:
-            return "before"
-        return "open" if today <= self.term_end else "ended"
+    def term(self, today: dt.date) -> Term:
+        return term_state(self.term_start, self.term_end, today)
+
+
+Term = Literal["before", "open", "ended"]
+
+
+def term_state(start: dt.date, end: dt.date, today: dt.date) -> Term:
+    """Whether a term from ``start`` to ``end`` (both whole days) is open on ``today``."""
+    if today < start:
+        return "before"
+    return "open" if today <= end else "ended"
 
 
 def parse_course(data: object, site: Site) -> Course:

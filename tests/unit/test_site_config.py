@@ -79,3 +79,89 @@ def test_unreadable_and_non_yaml_files(tmp_path):
     listing.write_text("- a\n- b\n")
     with pytest.raises(SiteConfigError, match="YAML mapping"):
         load_site(listing)
+
+
+OIDC = {
+    "kind": "oidc",
+    "issuer": "https://login.uni.example/realms/hpc",
+    "client_id": "corehour",
+    "client_secret_file": "/etc/corehour/oidc-client-secret",
+}
+
+
+def test_auth_defaults_to_pam(site):
+    assert site.auth.kind == "pam"
+    assert site.auth.issuer is None
+
+
+def test_an_oidc_auth_section_with_its_defaults(raw):
+    auth = parse_site({**raw, "auth": OIDC}).auth
+    assert (auth.kind, auth.issuer, auth.client_id) == ("oidc", OIDC["issuer"], "corehour")
+    assert auth.client_secret_file == "/etc/corehour/oidc-client-secret"
+    assert (auth.username_claim, auth.groups_claim) == ("email", "groups")
+    assert auth.admin_groups == ()
+    assert auth.scopes == ("openid", "email", "profile", "groups")
+    assert auth.login_service == "your institution"
+    assert auth.callback_url is None
+
+
+@pytest.mark.parametrize(
+    "issuer", ["http://127.0.0.1:27750", "http://localhost:8080/realms/test", "https://idp.example"]
+)
+def test_oidc_issuer_is_https_or_local_http(raw, issuer):
+    assert parse_site({**raw, "auth": {**OIDC, "issuer": issuer}}).auth.issuer == issuer
+
+
+@pytest.mark.parametrize(
+    ("auth", "named"),
+    [
+        ({"kind": "ldap"}, "auth.kind: Input should be 'pam' or 'oidc'"),
+        (
+            {**OIDC, "issuer": "http://login.uni.example"},
+            "auth.issuer: 'http://login.uni.example' must be an https:// URL",
+        ),
+        (
+            {**OIDC, "issuer": "login.uni.example"},
+            "auth.issuer: 'login.uni.example' must be an https:// URL",
+        ),
+        (
+            {**OIDC, "issuer": "https://idp.example/?realm=x"},
+            "auth.issuer: 'https://idp.example/?realm=x' must have no ?query",
+        ),
+        (
+            {**OIDC, "callback_url": "http://portal.example/hub/oauth_callback"},
+            "auth.callback_url:",
+        ),
+        (
+            {k: v for k, v in OIDC.items() if k != "issuer"},
+            "auth: issuer: required when kind is oidc",
+        ),
+        (
+            {k: v for k, v in OIDC.items() if k != "client_id"},
+            "auth: client_id: required when kind is oidc",
+        ),
+        (
+            {k: v for k, v in OIDC.items() if k != "client_secret_file"},
+            "auth: client_secret_file: required",
+        ),
+        (
+            {**OIDC, "client_secret_file": "secret.txt"},
+            "auth.client_secret_file: String should match",
+        ),
+        ({**OIDC, "client_secret": "hunter2"}, "auth.client_secret: unknown key"),
+        ({**OIDC, "client_id": "has space"}, "auth.client_id: String should match"),
+        ({**OIDC, "scopes": ["email", "groups"]}, "auth: scopes: must include 'openid'"),
+        ({**OIDC, "scopes": ["openid", "two words"]}, "auth.scopes.1: String should match"),
+        ({**OIDC, "username_claim": ""}, "auth.username_claim: String should match"),
+        (
+            {**OIDC, "admin_groups": "hpc-admins"},
+            "auth.admin_groups: Input should be a valid tuple",
+        ),
+        ({**OIDC, "login_service": ""}, "auth.login_service: String should have at least 1"),
+        ({"issuer": OIDC["issuer"]}, "auth: issuer: only used with kind: oidc"),
+    ],
+)
+def test_bad_auth_names_the_key(raw, auth, named):
+    with pytest.raises(SiteConfigError) as bad:
+        parse_site({**raw, "auth": auth}, "site.yaml")
+    assert named in str(bad.value)

@@ -1,0 +1,89 @@
+"""Whether a server may start on a course's account: the term, the course's profiles and
+images, and what the student has spent against their cap.
+
+Called by the spawner (billing_hooks/spawn_hook.py) before the account's money is checked,
+so a refused course spawn never reaches Slurm.  Pure, with a small reader for the ledger.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from billing_hooks.charging import format_credits
+from billing_hooks.models import Enrolment
+from extensions.courses import store
+from extensions.courses.settings import term_state
+
+
+@dataclass(frozen=True)
+class CourseSpawn:
+    slug: str
+    term_start: dt.date
+    term_end: dt.date
+    profiles: tuple[str, ...]
+    images: tuple[str, ...]
+    role: str | None
+    spent_mc: int
+    cap_mc: int | None  # None for staff, who have no cap
+
+
+class CourseRefused(Exception):
+    def __init__(self, field: str, message: str):
+        super().__init__(message)
+        self.field = field
+
+
+def check(course: CourseSpawn, profile: str, image: str, today: dt.date) -> None:
+    """Nothing when the server may start; else CourseRefused saying why and what to do."""
+    if course.role is None:
+        raise CourseRefused("account", f"you are not in course {course.slug}")
+    term = term_state(course.term_start, course.term_end, today)
+    if term == "before":
+        raise CourseRefused(
+            "account", f"course {course.slug} opens on {course.term_start}; start it from then"
+        )
+    if term == "ended":
+        raise CourseRefused(
+            "account",
+            f"course {course.slug} ended on {course.term_end}, so its servers are closed; "
+            "its reports stay on the Courses page",
+        )
+    if profile not in course.profiles:
+        raise CourseRefused(
+            "profile", f"course {course.slug} offers the profiles {', '.join(course.profiles)}"
+        )
+    if image not in course.images:
+        raise CourseRefused(
+            "image", f"course {course.slug} offers the images {', '.join(course.images)}"
+        )
+    if course.cap_mc is not None and course.spent_mc >= course.cap_mc:
+        raise CourseRefused(
+            "account",
+            f"you have used your cap of {format_credits(course.cap_mc)} credits in course "
+            f"{course.slug} (spent {format_credits(course.spent_mc)}); ask your instructor",
+        )
+
+
+def course_spawn(session: Session, account_id: int, username: str) -> CourseSpawn | None:
+    """The course paid by ``account_id`` as ``username`` stands in it; None if no course."""
+    course = store.for_account(session, account_id)
+    if course is None:
+        return None
+    enrolment = session.scalar(
+        select(Enrolment).where(Enrolment.course_id == course.id, Enrolment.username == username)
+    )
+    role = enrolment.role if enrolment else None
+    return CourseSpawn(
+        slug=course.slug,
+        term_start=course.term_start,
+        term_end=course.term_end,
+        profiles=tuple(course.profiles),
+        images=tuple(course.images),
+        role=role,
+        spent_mc=store.spent_by(session, course, username),
+        cap_mc=store.cap_of(course, enrolment) if role == "student" else None,
+    )

@@ -1,0 +1,405 @@
+"""Courses on a real portal: create, enrol from CSV, warm up a class of 30, roles and limits.
+
+Everything here goes through the real hub, the billing service that runs the course pages,
+real Slurm (alpha and beta) and real Unix accounts; nothing is mocked.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import pwd
+import re
+import subprocess
+import time
+
+import pytest
+import requests
+
+from tests.harness import (
+    TEST_ADMIN,
+    Portal,
+    alive_jobs,
+    ensure_users,
+    portal_site,
+    slurm,
+)
+
+pytestmark = pytest.mark.integration
+
+PORT = 27600
+COURSE, OTHER, ENDED = "phys101", "chem201", "hist100"
+INSTRUCTOR, TA, OTHER_INSTRUCTOR = "chinst1", "chta1", "chinst2"
+STUDENTS = [f"chs{i:02d}" for i in range(1, 31)]
+# Made beforehand with passwords, to log in; the course makes the other 28 itself.
+WITH_PASSWORDS = (INSTRUCTOR, TA, OTHER_INSTRUCTOR, "chs01", "chs02")
+SERVER = f"course-{COURSE}"
+TODAY = dt.datetime.now(dt.UTC).date()
+
+
+def course_settings(slug: str, **changes) -> dict:
+    settings = {
+        "slug": slug,
+        "title": f"Course {slug}",
+        "term_start": (TODAY - dt.timedelta(days=7)).isoformat(),
+        "term_end": (TODAY + dt.timedelta(days=60)).isoformat(),
+        "student_cap": "5",
+        "default_profile": "cpu",
+        "profiles": ["cpu"],
+        "images": ["base"],
+        "budget": "500",
+    }
+    settings.update(changes)
+    return settings
+
+
+def remove_unix_users(names) -> None:
+    """So that enrolment has accounts to make, also when this module runs twice on a machine."""
+    for name in names:
+        subprocess.run(["userdel", "-r", name], capture_output=True)
+
+
+@pytest.fixture(scope="module")
+def portal(tmp_path_factory, clusters):
+    ensure_users(TEST_ADMIN, *WITH_PASSWORDS)
+    remove_unix_users(s for s in STUDENTS if s not in WITH_PASSWORDS)
+    workdir = tmp_path_factory.mktemp("courses")
+    site = portal_site(PORT, workdir)
+    # A class of 30 each with one course server, plus room for the tests' own.
+    site["hub"]["named_server_limit_per_user"] = 3
+    portal = Portal(workdir, PORT, site=site).start()
+    yield portal
+    portal.stop_all(STUDENTS)
+    portal.stop()
+
+
+@pytest.fixture(scope="module")
+def tokens(portal):
+    return {name: portal.user_token(name) for name in (TEST_ADMIN, *WITH_PASSWORDS)}
+
+
+def api(portal, method: str, path: str, token: str, **kwargs) -> requests.Response:
+    return portal.billing(method, f"api/{path}", token, **kwargs)
+
+
+def authorize_form(html: str) -> list[tuple[str, str]]:
+    """The hidden fields of the hub's "Authorize access" page, as the browser would send them."""
+    return re.findall(r'<input type="hidden" name="(_xsrf|scopes)" value="([^"]*)"', html)
+
+
+def post_csv(portal, slug: str, token: str, text: str) -> requests.Response:
+    return requests.post(
+        f"{portal.billing_url}/api/courses/{slug}/enrolments",
+        data=text.encode(),
+        headers={"Authorization": f"token {token}", "Content-Type": "text/csv"},
+        timeout=120,
+    )
+
+
+@pytest.fixture(scope="module")
+def courses(portal, tokens):
+    admin = tokens[TEST_ADMIN]
+    portal.wait_billing(admin)
+    for slug in (COURSE, OTHER):
+        reply = api(portal, "POST", "courses", admin, json=course_settings(slug))
+        assert reply.status_code == 201, reply.text
+    ended = course_settings(
+        ENDED,
+        term_start=(TODAY - dt.timedelta(days=90)).isoformat(),
+        term_end=(TODAY - dt.timedelta(days=1)).isoformat(),
+    )
+    assert api(portal, "POST", "courses", admin, json=ended).status_code == 201
+    staff = [
+        (COURSE, [{"username": INSTRUCTOR, "role": "instructor"}]),
+        (OTHER, [{"username": OTHER_INSTRUCTOR, "role": "instructor"}]),
+        (
+            ENDED,
+            [
+                {"username": INSTRUCTOR, "role": "instructor"},
+                {"username": "chs02", "role": "student"},
+            ],
+        ),
+    ]
+    for slug, people in staff:
+        reply = api(portal, "POST", f"courses/{slug}/enrolments", admin, json={"people": people})
+        assert reply.status_code == 200, reply.text
+    return COURSE
+
+
+@pytest.fixture(scope="module")
+def enrolled(portal, tokens, courses):
+    """The instructor enrols the TA and 30 students from a CSV file."""
+    lines = ["username,role,name,email", f"{TA},ta,Tess Assistant,tess@uni.example"]
+    lines += [f"{s},student,Student {s[-2:]},{s}@uni.example" for s in STUDENTS]
+    reply = post_csv(portal, COURSE, tokens[INSTRUCTOR], "\n".join(lines))
+    assert reply.status_code == 200, reply.text
+    return reply.json()
+
+
+def test_admins_create_courses_and_bad_settings_name_the_field(portal, tokens, courses):
+    admin = tokens[TEST_ADMIN]
+    bad = [
+        (course_settings("bad1", profiles=["nope"]), "profiles"),
+        (course_settings("bad2", term_end="2020-01-01"), "term_end"),
+        (course_settings("bad3", student_cap="-1"), "student_cap"),
+        (course_settings("Bad 4"), "slug"),
+        (course_settings("bad5", budget="lots"), "budget"),
+        (course_settings("bad6", images=["nope"]), "images"),
+        (course_settings("bad7", prologue="rm -rf /"), "prologue"),
+        (course_settings(COURSE), "slug"),  # exists already
+    ]
+    for settings, field in bad:
+        reply = api(portal, "POST", "courses", admin, json=settings)
+        assert reply.status_code == 400, (settings, reply.text)
+        assert reply.json()["field"] == field, reply.text
+    listed = {c["slug"] for c in api(portal, "GET", "courses", admin).json()["courses"]}
+    assert listed == {COURSE, OTHER, ENDED}
+    account = api(portal, "GET", f"accounts/course-{COURSE}", admin).json()
+    assert (account["kind"], account["balance"]) == ("course", "500.000")
+    # Only admins create courses.
+    reply = api(portal, "POST", "courses", tokens[INSTRUCTOR], json=course_settings("mine"))
+    assert reply.status_code == 403, reply.text
+
+
+def test_a_csv_with_bad_rows_enrols_nobody_and_names_every_line(portal, tokens, courses):
+    csv_text = "\n".join(
+        [
+            "username,role,name",
+            "chs01,student,Ann",
+            "Bad Name,student,Bob",
+            "chs03,professor,Cy",
+            "chs01,student,Ann again",
+            "chs05,student",
+        ]
+    )
+    reply = post_csv(portal, COURSE, tokens[INSTRUCTOR], csv_text)
+    assert reply.status_code == 400, reply.text
+    problems = {(p["line"], p["field"]) for p in reply.json()["problems"]}
+    assert problems == {(3, "username"), (4, "role"), (5, "username"), (6, "row")}
+    roster = api(portal, "GET", f"courses/{COURSE}/roster", tokens[INSTRUCTOR]).json()["roster"]
+    assert [r["username"] for r in roster] == [INSTRUCTOR]
+
+
+def test_a_class_of_30_is_enrolled_from_csv_warmed_up_opened_and_stopped(portal, tokens, enrolled):
+    assert len(enrolled["added"]) == 31, enrolled
+    # The 28 students without accounts got Unix accounts and Slurm associations.
+    assert set(enrolled["unix_accounts_created"]) == set(STUDENTS) - {"chs01", "chs02"}
+    assert enrolled["unix_accounts_missing"] == []
+    for name in STUDENTS:
+        pwd.getpwnam(name)
+    for cluster in ("alpha", "beta"):
+        rows = slurm(
+            cluster, "sacctmgr", "-n", "-P", "show", "association",
+            f"account=course-{COURSE}", "format=user",
+        ).stdout.split()  # fmt: skip
+        assert set(STUDENTS) <= set(rows), (cluster, rows)
+    admin = tokens[TEST_ADMIN]
+    group = portal.request("GET", f"/groups/course-{COURSE}", token=admin).json()
+    assert sorted(group["users"]) == STUDENTS
+    tas = portal.request("GET", f"/groups/course-{COURSE}-tas", token=admin).json()
+    assert tas["users"] == [TA]
+
+    started = time.monotonic()
+    reply = api(portal, "POST", f"courses/{COURSE}/servers", tokens[INSTRUCTOR], json={})
+    assert reply.status_code == 200, reply.text
+    assert reply.json()["requested"] == 30
+    for name in STUDENTS:
+        portal.wait_ready(name, SERVER, timeout=240)
+    elapsed = time.monotonic() - started
+    print(f"\nstart all: 30 course servers ready {elapsed:.1f} s after the click")
+
+    jobs = [j for c in ("alpha", "beta") for j in alive_jobs(c) if j["user_name"] in STUDENTS]
+    assert len(jobs) == 30
+    assert {j["account"] for j in jobs} == {f"course-{COURSE}"}
+    roster = api(portal, "GET", f"courses/{COURSE}/roster", tokens[TA]).json()["roster"]
+    states = {r["username"]: r["server"] for r in roster if r["role"] == "student"}
+    assert set(states.values()) == {"running"}, states
+
+    # The instructor and the TA open a student's server; another student cannot.
+    # (Opening a page goes through the hub's OAuth, which decides; the API then follows.)
+    server_url = f"{portal.url}/user/chs01/{SERVER}"
+    for helper in (INSTRUCTOR, TA):
+        browser = portal.login(helper)
+        page = browser.get(f"{server_url}/lab", timeout=60)
+        # The hub asks the helper to confirm access to someone else's server.
+        assert "/hub/api/oauth2/authorize" in page.url, page.url
+        assert page.status_code == 200, (helper, page.status_code, page.text[:300])
+        page = browser.post(page.url, data=authorize_form(page.text), timeout=60)
+        assert page.status_code == 200, (helper, page.status_code, page.text[:300])
+        assert page.url.startswith(f"{server_url}/lab"), page.url
+        status = browser.get(f"{server_url}/api/status", timeout=60)
+        assert status.status_code == 200 and "started" in status.json(), status.text[:300]
+    stranger = portal.login("chs02")
+    page = stranger.get(f"{server_url}/lab", timeout=60)
+    assert page.status_code == 403, page.text[:300]
+    assert stranger.get(f"{server_url}/api/status", timeout=60).status_code == 403
+    # The same through the REST API, with the other student's token.
+    reply = requests.get(
+        f"{server_url}/api/contents",
+        headers={"Authorization": f"token {tokens['chs02']}"},
+        timeout=60,
+    )
+    assert reply.status_code == 403, reply.text[:300]
+
+    reply = api(portal, "DELETE", f"courses/{COURSE}/servers", tokens[INSTRUCTOR], json={})
+    assert reply.status_code == 200, reply.text
+    for name in STUDENTS:
+        portal.wait_gone(name, SERVER, timeout=60)
+    deadline = time.monotonic() + 30
+    while any(j["user_name"] in STUDENTS for c in ("alpha", "beta") for j in alive_jobs(c)):
+        assert time.monotonic() < deadline, "course jobs still in Slurm after stop all"
+        time.sleep(0.5)
+
+
+def test_students_see_only_their_own(portal, tokens, enrolled):
+    student = tokens["chs02"]
+    mine = api(portal, "GET", f"courses/{COURSE}", student)
+    assert mine.status_code == 200, mine.text
+    assert mine.json()["you"]["username"] == "chs02"
+    assert "roster" not in mine.json()
+    listed = {
+        c["slug"]: c["your_role"] for c in api(portal, "GET", "courses", student).json()["courses"]
+    }
+    assert listed == {COURSE: "student", ENDED: "student"}
+    refused = [
+        ("GET", f"courses/{COURSE}/roster", None),
+        ("GET", f"courses/{COURSE}/usage.csv", None),
+        ("POST", f"courses/{COURSE}/servers", {}),
+        ("POST", f"courses/{COURSE}/servers", {"usernames": ["chs01"]}),
+        ("PATCH", f"courses/{COURSE}/enrolments/chs02", {"cap": "100"}),
+        ("GET", f"courses/{OTHER}", None),
+        ("GET", "accounts/u-chs01/charges", None),
+    ]
+    for method, path, body in refused:
+        reply = api(portal, method, path, student, json=body)
+        assert reply.status_code == 403, (method, path, reply.status_code, reply.text)
+    # The pages say the same to a logged-in browser.
+    browser = portal.login("chs02")
+    page = browser.get(f"{portal.billing_url}/courses/{COURSE}/dashboard", timeout=30)
+    assert page.status_code == 403, page.text[:300]
+    page = browser.get(f"{portal.billing_url}/courses/{COURSE}", timeout=30)
+    assert page.status_code == 200 and 'id="roster"' not in page.text
+    # The hub itself does not even show another student's server to a student's token.
+    reply = portal.request("POST", f"/users/chs01/servers/{SERVER}", token=student, json={})
+    assert reply.status_code == 404, reply.text
+
+
+def test_staff_of_one_course_cannot_reach_another_and_tas_only_read(portal, tokens, enrolled):
+    reply = api(portal, "GET", f"courses/{OTHER}/roster", tokens[INSTRUCTOR])
+    assert reply.status_code == 403, reply.text
+    reply = api(portal, "POST", f"courses/{OTHER}/servers", tokens[INSTRUCTOR], json={})
+    assert reply.status_code == 403, reply.text
+    reply = api(portal, "GET", f"courses/{COURSE}/roster", tokens[OTHER_INSTRUCTOR])
+    assert reply.status_code == 403, reply.text
+    # Through the hub: course A's instructor may start A's students; anyone else's servers
+    # are not even visible to their token (the hub answers 404 rather than confirm a name).
+    reply = portal.request("POST", "/users/chtest1/servers/x", token=tokens[INSTRUCTOR], json={})
+    assert reply.status_code == 404, reply.text
+
+    ta = tokens[TA]
+    assert api(portal, "GET", f"courses/{COURSE}/roster", ta).status_code == 200
+    assert api(portal, "GET", f"courses/{COURSE}/usage.csv", ta).status_code == 200
+    for method, path, body in [
+        ("PATCH", f"courses/{COURSE}/enrolments/chs03", {"cap": "100"}),
+        ("POST", f"courses/{COURSE}/servers", {"usernames": ["chs03"]}),
+        (
+            "POST",
+            f"courses/{COURSE}/enrolments",
+            {"people": [{"username": "chs40", "role": "student"}]},
+        ),
+        ("DELETE", f"courses/{COURSE}/enrolments/chs03", None),
+    ]:
+        reply = api(portal, method, path, ta, json=body)
+        assert reply.status_code == 403, (method, path, reply.text)
+    # The hub: the TA may start only their own servers, so a student's is "not found" (the
+    # hub's answer when a scope exists but its filter does not reach the resource).
+    reply = portal.request("POST", f"/users/chs03/servers/{SERVER}", token=ta, json={})
+    assert reply.status_code == 404, reply.text
+    assert not portal.server_model("chs03", SERVER)
+
+
+def test_a_token_is_held_to_its_scopes(portal, tokens, enrolled):
+    made = portal.request(
+        "POST",
+        f"/users/{INSTRUCTOR}/tokens",
+        token=tokens[INSTRUCTOR],
+        json={"note": "read only", "scopes": [f"read:users!group=course-{COURSE}"]},
+    )
+    assert made.status_code == 201, made.text
+    narrow = made.json()["token"]
+    assert portal.request("GET", "/users/chs05", token=narrow).status_code == 200
+    reply = portal.request("POST", f"/users/chs05/servers/{SERVER}", token=narrow, json={})
+    assert reply.status_code == 403, reply.text
+    # Without access to the billing service, the course API refuses it too.
+    reply = api(portal, "GET", f"courses/{COURSE}/roster", narrow)
+    assert reply.status_code == 403, reply.text
+
+
+def test_caps_and_usage_csv(portal, tokens, enrolled):
+    instructor = tokens[INSTRUCTOR]
+    reply = api(
+        portal, "PATCH", f"courses/{COURSE}/enrolments/chs03", instructor, json={"cap": "0"}
+    )
+    assert reply.status_code == 200, reply.text
+    for bad in ({"cap": "-1"}, {"cap": "many"}, {"cap": "1", "extra": 1}, {}):
+        reply = api(portal, "PATCH", f"courses/{COURSE}/enrolments/chs03", instructor, json=bad)
+        assert reply.status_code == 400, (bad, reply.text)
+        assert reply.json()["field"] == "cap"
+    reply = api(portal, "PATCH", f"courses/{COURSE}/enrolments/{TA}", instructor, json={"cap": "1"})
+    assert reply.status_code == 400 and reply.json()["field"] == "username"
+    csv_text = api(portal, "GET", f"courses/{COURSE}/usage.csv", instructor).text
+    lines = csv_text.splitlines()
+    assert lines[0] == "username,role,name,email,spent,cap,percent_of_cap,jobs"
+    row = next(line for line in lines if line.startswith("chs03,"))
+    assert row.split(",")[5] == "0.000"
+    assert len(lines) == 1 + 32
+
+
+def test_course_spawns_follow_the_course_rules(portal, tokens, enrolled):
+    def start(user: str, **options) -> requests.Response:
+        options.setdefault("account", f"course-{COURSE}")
+        options.setdefault("profile", "cpu")
+        return portal.request(
+            "POST", f"/users/{user}/servers/{SERVER}", token=tokens[user], json=options
+        )
+
+    # chs03's cap is 0 (the test above): refused before Slurm, saying why.
+    tokens["chs03"] = portal.user_token("chs03")
+    reply = start("chs03")
+    assert reply.status_code == 403, reply.text
+    assert re.search(r"cap of 0\.000 credits", reply.json()["message"]), reply.text
+    # A profile or image the course does not offer.
+    tokens["chs04"] = portal.user_token("chs04")
+    reply = start("chs04", profile="bigmem")
+    assert reply.status_code == 403 and "profile" in reply.json()["message"], reply.text
+    reply = start("chs04", image="gpu")
+    assert reply.status_code == 403 and "image" in reply.json()["message"], reply.text
+    # A course whose term ended: closed, and its reports still readable.
+    reply = portal.request(
+        "POST",
+        f"/users/chs02/servers/course-{ENDED}",
+        token=tokens["chs02"],
+        json={"profile": "cpu", "account": f"course-{ENDED}"},
+    )
+    assert reply.status_code == 403 and "ended" in reply.json()["message"], reply.text
+    reply = api(portal, "POST", f"courses/{ENDED}/servers", tokens[INSTRUCTOR], json={})
+    assert reply.status_code == 207, reply.text
+    assert "ended" in reply.json()["results"][0]["message"]
+    assert api(portal, "GET", f"courses/{ENDED}/roster", tokens[INSTRUCTOR]).status_code == 200
+    assert not alive_jobs("alpha", "chs02") and not alive_jobs("alpha", "chs03")
+
+
+def test_a_course_without_money_refuses_spawns(portal, tokens, courses):
+    admin = tokens[TEST_ADMIN]
+    reply = api(portal, "POST", "courses", admin, json=course_settings("broke1", budget="0"))
+    assert reply.status_code == 201, reply.text
+    people = {"people": [{"username": "chs01", "role": "student"}]}
+    assert api(portal, "POST", "courses/broke1/enrolments", admin, json=people).status_code == 200
+    reply = portal.request(
+        "POST",
+        "/users/chs01/servers/course-broke1",
+        token=tokens["chs01"],
+        json={"profile": "cpu", "account": "course-broke1"},
+    )
+    assert reply.status_code == 402, reply.text
+    assert "Not enough credits in account course-broke1" in reply.json()["message"]
+    assert not alive_jobs("alpha", "chs01") and not alive_jobs("beta", "chs01")
