@@ -173,19 +173,27 @@ def update_billing(c, site: Site, site_path: str | Path) -> None:
     c.JupyterHub.template_vars.update(
         {"corehour_billing": template_values(url, BILLING_PREFIX, site.billing.currency)}
     )
-    update_courses(c, url)
+    update_courses(c, site, url)
 
 
-def update_courses(c, database_url: str) -> None:
-    """The hub side of courses: the API the course pages sync groups through, and the roles
-    of the courses that exist (JupyterHub deletes roles its config does not name at start)."""
+def update_courses(c, site: Site, database_url: str) -> None:
+    """The hub side of courses: the API the course pages sync groups through, the roles of
+    the courses that exist (JupyterHub deletes roles its config does not name at start), and
+    with single sign-on, courses and roles from the provider's groups at every sign-in."""
+    from billing_hooks.db import make_engine, session_factory
     from extensions.courses.hub_api import extra_handlers
     from extensions.courses.roles import hub_roles
+    from extensions.courses.sso_sync import make_post_auth_hook
     from extensions.courses.store import course_slugs
 
     c.JupyterHub.extra_handlers = extra_handlers()
     for slug in course_slugs(database_url):
         c.JupyterHub.load_roles.extend(hub_roles(slug))
+    if site.auth.kind == "oidc":
+        sessions = session_factory(make_engine(database_url))
+        c.CorehourOIDCAuthenticator.post_auth_hook = make_post_auth_hook(
+            sessions, site.courses.create_unix_accounts
+        )
 
 
 def load_apps_or_exit(site: Site, path: str | Path | None = None) -> dict:

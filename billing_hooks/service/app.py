@@ -34,6 +34,7 @@ from billing_hooks.slurm_accounts import SlurmAccounts
 from extensions.courses import api as course_api
 from extensions.courses import pages as course_pages
 from extensions.courses.actions import Courses
+from extensions.courses.caps import CapEnforcer
 from extensions.courses.hub import CourseHub
 from spawners.configurer import DEFAULT_SITE, load_site_or_exit
 
@@ -111,7 +112,7 @@ def make_app(ctx: Context, cookie_secret: bytes) -> web.Application:
     )
 
 
-async def meter_loop(meter: Meter, enforcer: Enforcer, interval: float) -> None:
+async def meter_loop(meter: Meter, enforcer: Enforcer, caps: CapEnforcer, interval: float) -> None:
     while True:
         started = time.monotonic()
         try:
@@ -125,6 +126,7 @@ async def meter_loop(meter: Meter, enforcer: Enforcer, interval: float) -> None:
                 time.monotonic() - started,
             )
             await enforcer.run()
+            await caps.run()
         except Exception:
             log.exception("meter cycle failed; retrying at the next one")
         await asyncio.sleep(max(0.0, interval - (time.monotonic() - started)))
@@ -153,8 +155,9 @@ async def serve(site_path: str) -> None:
     log.info("billing service on %s%s", bind.geturl(), prefix)
     meter = Meter(site, sessions, rates)
     enforcer = Enforcer(site, sessions, hub, slurm, ctx.usage_url)
+    caps = CapEnforcer(site, sessions, hub, f"{prefix}courses")
     try:
-        await meter_loop(meter, enforcer, site.billing.meter_interval)
+        await meter_loop(meter, enforcer, caps, site.billing.meter_interval)
     except asyncio.CancelledError:
         log.info("billing service stopping")
 

@@ -30,19 +30,7 @@ class CourseGroupsHandler(APIHandler):
         if "admin:users" not in self.expanded_scopes:
             raise web.HTTPError(403, "syncing a course needs admin:users as well as admin:groups")
         people = self._people()
-        for spec in hub_roles(slug):
-            role = hub_roles_api.create_role(self.db, {**spec, "groups": []}, commit=False)
-            for group_name in spec["groups"]:
-                hub_roles_api.grant_role(self.db, self._group(group_name), role, commit=False)
-        for name in people:
-            self.user_from_username(name)
-        changed = 0
-        for group_name, members in wanted_groups(slug, people).items():
-            group = self._group(group_name)
-            current = {u.name for u in group.users}
-            if current != members:
-                group.users = [self.find_user(name).orm_user for name in sorted(members)]
-                changed += len(current ^ members)
+        changed = apply_course(self, slug, people)
         self.db.commit()
         self.log.info("course %s: %d people, %d group changes", slug, len(people), changed)
         self.write(json.dumps({"course": slug, "people": len(people), "changes": changed}))
@@ -59,13 +47,35 @@ class CourseGroupsHandler(APIHandler):
                 raise web.HTTPError(400, f"people: {name[:40]!r} is not a valid username")
         return people
 
-    def _group(self, name: str) -> orm.Group:
-        group = orm.Group.find(self.db, name=name)
-        if group is None:
-            group = orm.Group(name=name)
-            self.db.add(group)
-            self.db.flush()
-        return group
+
+def apply_course(handler, slug: str, people: dict[str, str]) -> int:
+    """Make the course's roles and set its groups to ``people``, with the hub's database
+    session of ``handler`` (any hub request handler); returns how many memberships changed.
+    The caller commits."""
+    db = handler.db
+    for spec in hub_roles(slug):
+        role = hub_roles_api.create_role(db, {**spec, "groups": []}, commit=False)
+        for group_name in spec["groups"]:
+            hub_roles_api.grant_role(db, _group(db, group_name), role, commit=False)
+    for name in people:
+        handler.user_from_username(name)
+    changed = 0
+    for group_name, members in wanted_groups(slug, people).items():
+        group = _group(db, group_name)
+        current = {u.name for u in group.users}
+        if current != members:
+            group.users = [handler.find_user(name).orm_user for name in sorted(members)]
+            changed += len(current ^ members)
+    return changed
+
+
+def _group(db, name: str) -> orm.Group:
+    group = orm.Group.find(db, name=name)
+    if group is None:
+        group = orm.Group(name=name)
+        db.add(group)
+        db.flush()
+    return group
 
 
 def extra_handlers() -> list[tuple[str, type]]:

@@ -110,6 +110,9 @@ def parse_course(data: object, site: Site) -> Course:
 
 
 def _check_against_site(course: Course, site: Site) -> None:
+    if course.slug.endswith(("-tas", "-instructors")):
+        # Those endings name the course's staff groups (extensions/courses/roles.py).
+        raise CourseError("slug", "must not end in '-tas' or '-instructors'")
     if course.term_end < course.term_start:
         raise CourseError("term_end", f"must be on or after term_start ({course.term_start})")
     if (course.term_end - course.term_start).days > 400:

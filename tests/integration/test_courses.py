@@ -403,3 +403,40 @@ def test_a_course_without_money_refuses_spawns(portal, tokens, courses):
     assert reply.status_code == 402, reply.text
     assert "Not enough credits in account course-broke1" in reply.json()["message"]
     assert not alive_jobs("alpha", "chs01") and not alive_jobs("beta", "chs01")
+
+
+def test_a_student_who_reaches_their_cap_is_stopped_with_a_message(portal, tokens, enrolled):
+    student = "chs05"
+    tokens[student] = portal.user_token(student)
+    # 0.1 credits: about ten seconds of one core at the test rates.
+    reply = api(
+        portal, "PATCH", f"courses/{COURSE}/enrolments/{student}", tokens[INSTRUCTOR],
+        json={"cap": "0.1"},
+    )  # fmt: skip
+    assert reply.status_code == 200, reply.text
+    reply = portal.request(
+        "POST",
+        f"/users/{student}/servers/{SERVER}",
+        token=tokens[student],
+        json={"profile": "cpu", "account": f"course-{COURSE}"},
+    )
+    assert reply.status_code in (201, 202), reply.text
+    portal.wait_ready(student, SERVER, timeout=90)
+    portal.wait_gone(student, SERVER, timeout=90)
+    notices = api(portal, "GET", "me", tokens[student]).json()["notices"]
+    assert any(
+        "reached your cap of 0.100 credits in course phys101" in n["message"] for n in notices
+    ), notices
+    row = next(
+        r
+        for r in api(portal, "GET", f"courses/{COURSE}/roster", tokens[INSTRUCTOR]).json()["roster"]
+        if r["username"] == student
+    )
+    assert row["spent_mc"] >= 100 and row["server"] == "stopped", row
+    reply = portal.request(
+        "POST",
+        f"/users/{student}/servers/{SERVER}",
+        token=tokens[student],
+        json={"profile": "cpu", "account": f"course-{COURSE}"},
+    )
+    assert reply.status_code == 403 and "used your cap" in reply.json()["message"], reply.text

@@ -15,9 +15,11 @@ from extensions.courses.access import (
     require,
     standing,
 )
+from extensions.courses.caps import OverCap, over_cap
 from extensions.courses.hub import ServerView, _view
 from extensions.courses.roles import hub_roles, wanted_groups
 from extensions.courses.spawn_rules import CourseRefused, CourseSpawn, check
+from extensions.courses.sso_sync import memberships
 from extensions.courses.store import Spent
 from extensions.courses.views import burn_down, roster_rows, usage_csv
 
@@ -215,3 +217,37 @@ def test_people_from_json_are_checked_like_csv_rows_and_all_problems_listed():
     for empty in ([], {}, None, "ann,student"):
         with pytest.raises(roster.RosterError):
             roster.parse_people(empty)
+
+
+def test_only_students_over_their_cap_with_something_running_are_stopped():
+    students = [("c1", "ann", 100), ("c1", "bo", 100), ("c1", "cy", 0), ("c2", "ann", 500)]
+    spent = {("c1", "ann"): 100, ("c1", "bo"): 99, ("c2", "ann"): 100}
+    running = {
+        ("c1", "ann"): [("beta", "9"), ("alpha", "3")],
+        ("c1", "bo"): [("alpha", "4")],
+        ("c2", "ann"): [("alpha", "5")],
+    }
+    found = over_cap(students, spent, running)
+    assert found == [OverCap("c1", "ann", 100, 100, (("alpha", "3"), ("beta", "9")))]
+    # cy is at a cap of 0 but runs nothing: nothing to stop.
+    assert over_cap([("c1", "cy", 0)], {}, {}) == []
+
+
+def test_the_groups_claim_gives_each_course_its_highest_role():
+    slugs = {"phys101", "chem201", "math"}
+    groups = [
+        "course-phys101",
+        "course-phys101-tas",
+        "course-chem201",
+        "course-math-instructors",
+        "course-bio999",  # no such course
+        "staff",
+        42,
+    ]
+    assert memberships(groups, slugs) == {
+        "phys101": "ta",
+        "chem201": "student",
+        "math": "instructor",
+    }
+    assert memberships(["course-math-tas", "course-math"], {"math"}) == {"math": "ta"}
+    assert memberships(None, slugs) == {} and memberships("course-math", slugs) == {}
