@@ -15,6 +15,7 @@ from billing_hooks.charging import format_credits
 from billing_hooks.gate import SpendingGate, SpendRefused, request_tres
 from billing_hooks.models import Account
 from billing_hooks.slurm_accounts import SacctmgrError, SlurmAccounts, Wanted
+from spawners.materials import Materials
 from spawners.options import SpawnRequest
 
 _gates: dict[tuple[str, str], SpendingGate] = {}
@@ -49,8 +50,11 @@ async def admit(spawner, request: SpawnRequest) -> str:
         raise SpawnRefused(
             503, "account", "The billing ledger cannot be reached right now; try again in a minute."
         ) from None
+    spawner.course_materials = None
     if account.kind == "course":
-        _check_course(gate, account.name, username, request)
+        course = _check_course(gate, account.name, username, request)
+        if course is not None:
+            spawner.course_materials = Materials.from_settings(course.slug, course.materials)
     clusters = request.candidate_clusters if request.cluster == "auto" else (request.cluster,)
     tres = request_tres(request.cores, request.gpus, request.memory_gb)
     try:
@@ -61,19 +65,21 @@ async def admit(spawner, request: SpawnRequest) -> str:
     return account.name
 
 
-def _check_course(gate: SpendingGate, account: str, username: str, request: SpawnRequest) -> None:
-    """A course's own rules (term, profiles, images, the student's cap) before its money."""
+def _check_course(gate: SpendingGate, account: str, username: str, request: SpawnRequest):
+    """A course's own rules (term, profiles, images, the student's cap) before its money;
+    the course (``CourseSpawn``), or None when no course is paid from ``account``."""
     from extensions.courses.spawn_rules import CourseRefused, check, course_spawn
 
     with gate.sessions() as session:
         account_id = session.scalar(select(Account.id).where(Account.name == account))
         course = course_spawn(session, account_id, username)
     if course is None:
-        return
+        return None
     try:
         check(course, request.profile, request.image, dt.datetime.now(dt.UTC).date())
     except CourseRefused as e:
         raise SpawnRefused(403, e.field, f"{e.field}: {e}") from None
+    return course
 
 
 async def _ensure_in_slurm(spawner, gate: SpendingGate, account: str, personal: bool) -> None:

@@ -30,12 +30,13 @@ from functools import partial
 from batchspawner import SlurmSpawner
 from jupyterhub.spawner import SpawnException
 from tornado import web
-from traitlets import Bool, Dict, Float, Integer, List, Unicode, default, observe
+from traitlets import Any, Bool, Dict, Float, Integer, List, Unicode, default, observe
 
 from . import port_api
 from .apps import AppFiles, app_files
 from .batch_script import JobSpec, render_batch_script
 from .form import render_options_form
+from .materials import default_url, place_argv
 from .options import AUTO, OptionError, SpawnRequest, options_from_form, validate_user_options
 from .routing import NoClusterAvailable, choose_cluster
 from .site_config import Site, parse_site
@@ -144,6 +145,19 @@ class CorehourSpawner(SlurmSpawner):
 
     cluster = Unicode(help="The cluster the current job runs on (kept in the hub's state).")
     account = Unicode(help="The ledger and Slurm account the current job is charged to.")
+
+    course_materials = Any(
+        None,
+        allow_none=True,
+        help="The course materials (spawners.materials.Materials) of the current start, if any.",
+    )
+
+    materials_timeout = Float(
+        120,
+        help="""Seconds a course's materials may take to reach a student's home at start
+        (a folder copy, or nbgitpuller fetching a repository) before the server starts
+        without the update.""",
+    ).tag(config=True)
     _submitted_at = 0.0
     request: SpawnRequest | None = None
 
@@ -285,6 +299,8 @@ class CorehourSpawner(SlurmSpawner):
         app = app_files(self.name, self.apps, self.apps_root, home)
         if app is not None:
             await self._place_app(cluster, app)
+        if self.course_materials is not None:
+            await self._place_materials(cluster, home, request.image)
         job_id = await self._submit(cluster, script)
         # Only a squeue that starts after sbatch has returned is sure to list the job.
         self._submitted_at = self.board.clock()
@@ -313,6 +329,25 @@ class CorehourSpawner(SlurmSpawner):
                     "app_files",
                 )
 
+    async def _place_materials(self, cluster: str, home: str, image: str) -> None:
+        """Bring the course's materials into the student's home, as them.  A failure does not
+        stop the server: the student still has what they had, and is told."""
+        materials = self.course_materials
+        self._say(
+            f"Bringing the materials of course {materials.course} into ~/{materials.course}", 15
+        )
+        argv = place_argv(materials, home, self.site_model.images[image].prefix)
+        result = await run_command(self._as_user(cluster, argv), timeout=self.materials_timeout)
+        if not result.ok:
+            self.log.warning(
+                "%s: course materials not placed: %s", self._log_name, _last_line(result)
+            )
+            self._say(
+                f"The materials of course {materials.course} could not be updated "
+                f"({_last_line(result)}); your server starts with the files you have.",
+                16,
+            )
+
     def get_env(self):
         env = super().get_env()
         # App notebooks check their forms against the same site as the hub.
@@ -321,6 +356,8 @@ class CorehourSpawner(SlurmSpawner):
 
     def get_args(self):
         args = super().get_args()
+        if self.course_materials is not None:
+            args.append(f"--ServerApp.default_url={default_url(self.course_materials)}")
         app = self._app()
         if app is not None:
             args.extend(app.page_args(self.server.base_url))

@@ -51,8 +51,12 @@ class Materials(BaseModel):
     def _source_fits_kind(self) -> Materials:
         if self.kind == "folder" and (not _FOLDER.fullmatch(self.source) or ".." in self.source):
             raise ValueError("source: a folder is an absolute path without '..'")
-        if self.kind == "git" and not _GIT_URL.fullmatch(self.source):
-            raise ValueError("source: a git repository is an https:// URL")
+        local_repository = _FOLDER.fullmatch(self.source) and ".." not in self.source
+        if self.kind == "git" and not (_GIT_URL.fullmatch(self.source) or local_repository):
+            raise ValueError(
+                "source: a git repository is an https:// URL, or the path of one on the "
+                "shared file system"
+            )
         if not _BRANCH.fullmatch(self.branch) or ".." in self.branch:
             raise ValueError("branch: letters, digits, '.', '_', '/' or '-'")
         return self

@@ -29,6 +29,7 @@ class CourseSpawn:
     role: str | None
     spent_mc: int
     cap_mc: int | None  # None for staff, who have no cap
+    materials: dict | None = None
 
 
 class CourseRefused(Exception):
@@ -86,4 +87,5 @@ def course_spawn(session: Session, account_id: int, username: str) -> CourseSpaw
         role=role,
         spent_mc=store.spent_by(session, course, username),
         cap_mc=store.cap_of(course, enrolment) if role == "student" else None,
+        materials=course.materials,
     )

@@ -9,8 +9,11 @@ from __future__ import annotations
 import datetime as dt
 import pwd
 import re
+import secrets
+import shutil
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 import requests
@@ -30,6 +33,8 @@ PORT = 27600
 COURSE, OTHER, ENDED = "phys101", "chem201", "hist100"
 INSTRUCTOR, TA, OTHER_INSTRUCTOR = "chinst1", "chta1", "chinst2"
 STUDENTS = [f"chs{i:02d}" for i in range(1, 31)]
+# Enrolled as a second TA (so no server): an account name no earlier run made.
+NEWCOMER = f"chnew{secrets.token_hex(3)}"
 # Made beforehand with passwords, to log in; the course makes the other 28 itself.
 WITH_PASSWORDS = (INSTRUCTOR, TA, OTHER_INSTRUCTOR, "chs01", "chs02")
 SERVER = f"course-{COURSE}"
@@ -52,16 +57,9 @@ def course_settings(slug: str, **changes) -> dict:
     return settings
 
 
-def remove_unix_users(names) -> None:
-    """So that enrolment has accounts to make, also when this module runs twice on a machine."""
-    for name in names:
-        subprocess.run(["userdel", "-r", name], capture_output=True)
-
-
 @pytest.fixture(scope="module")
 def portal(tmp_path_factory, clusters):
     ensure_users(TEST_ADMIN, *WITH_PASSWORDS)
-    remove_unix_users(s for s in STUDENTS if s not in WITH_PASSWORDS)
     workdir = tmp_path_factory.mktemp("courses")
     site = portal_site(PORT, workdir)
     # A class of 30 each with one course server, plus room for the tests' own.
@@ -125,14 +123,29 @@ def courses(portal, tokens):
     return COURSE
 
 
+def has_account(name: str) -> bool:
+    try:
+        pwd.getpwnam(name)
+        return True
+    except KeyError:
+        return False
+
+
 @pytest.fixture(scope="module")
 def enrolled(portal, tokens, courses):
-    """The instructor enrols the TA and 30 students from a CSV file."""
+    """The instructor enrols the TA and 30 students from a CSV file.
+
+    On a fresh machine the course makes 28 Unix accounts.  Accounts are never deleted here
+    (Slurm keeps a user's old uid until slurmctld restarts), so on a second run on the same
+    machine only ``NEWCOMER``, a name no run used before, is new."""
     lines = ["username,role,name,email", f"{TA},ta,Tess Assistant,tess@uni.example"]
     lines += [f"{s},student,Student {s[-2:]},{s}@uni.example" for s in STUDENTS]
+    lines.append(f"{NEWCOMER},ta,New Comer,")
+    missing = {name for name in (*STUDENTS, NEWCOMER) if not has_account(name)}
     reply = post_csv(portal, COURSE, tokens[INSTRUCTOR], "\n".join(lines))
     assert reply.status_code == 200, reply.text
-    return reply.json()
+    yield {**reply.json(), "missing_before": missing}
+    subprocess.run(["userdel", "-r", NEWCOMER], capture_output=True)
 
 
 def test_admins_create_courses_and_bad_settings_name_the_field(portal, tokens, courses):
@@ -180,12 +193,12 @@ def test_a_csv_with_bad_rows_enrols_nobody_and_names_every_line(portal, tokens, 
 
 
 def test_a_class_of_30_is_enrolled_from_csv_warmed_up_opened_and_stopped(portal, tokens, enrolled):
-    assert len(enrolled["added"]) == 31, enrolled
-    # The 28 students without accounts got Unix accounts and Slurm associations.
-    assert set(enrolled["unix_accounts_created"]) == set(STUDENTS) - {"chs01", "chs02"}
+    assert len(enrolled["added"]) == 32, enrolled
+    # Everyone without a Unix account got one, and a Slurm association.
+    assert NEWCOMER in enrolled["missing_before"]
+    assert set(enrolled["unix_accounts_created"]) == enrolled["missing_before"]
     assert enrolled["unix_accounts_missing"] == []
-    for name in STUDENTS:
-        pwd.getpwnam(name)
+    assert all(has_account(name) for name in (*STUDENTS, NEWCOMER))
     for cluster in ("alpha", "beta"):
         rows = slurm(
             cluster, "sacctmgr", "-n", "-P", "show", "association",
@@ -196,7 +209,7 @@ def test_a_class_of_30_is_enrolled_from_csv_warmed_up_opened_and_stopped(portal,
     group = portal.request("GET", f"/groups/course-{COURSE}", token=admin).json()
     assert sorted(group["users"]) == STUDENTS
     tas = portal.request("GET", f"/groups/course-{COURSE}-tas", token=admin).json()
-    assert tas["users"] == [TA]
+    assert sorted(tas["users"]) == sorted([TA, NEWCOMER])
 
     started = time.monotonic()
     reply = api(portal, "POST", f"courses/{COURSE}/servers", tokens[INSTRUCTOR], json={})
@@ -351,7 +364,7 @@ def test_caps_and_usage_csv(portal, tokens, enrolled):
     assert lines[0] == "username,role,name,email,spent,cap,percent_of_cap,jobs"
     row = next(line for line in lines if line.startswith("chs03,"))
     assert row.split(",")[5] == "0.000"
-    assert len(lines) == 1 + 32
+    assert len(lines) == 1 + 33
 
 
 def test_course_spawns_follow_the_course_rules(portal, tokens, enrolled):
@@ -408,10 +421,14 @@ def test_a_course_without_money_refuses_spawns(portal, tokens, courses):
 def test_a_student_who_reaches_their_cap_is_stopped_with_a_message(portal, tokens, enrolled):
     student = "chs05"
     tokens[student] = portal.user_token(student)
-    # 0.1 credits: about ten seconds of one core at the test rates.
+    # What the warm-up cost them, and 0.1 credits more: ten seconds of one core at the
+    # test rates.
+    roster = api(portal, "GET", f"courses/{COURSE}/roster", tokens[INSTRUCTOR]).json()["roster"]
+    spent_mc = next(r["spent_mc"] for r in roster if r["username"] == student)
+    cap = f"{(spent_mc + 100) / 1000:.3f}"
     reply = api(
         portal, "PATCH", f"courses/{COURSE}/enrolments/{student}", tokens[INSTRUCTOR],
-        json={"cap": "0.1"},
+        json={"cap": cap},
     )  # fmt: skip
     assert reply.status_code == 200, reply.text
     reply = portal.request(
@@ -425,14 +442,14 @@ def test_a_student_who_reaches_their_cap_is_stopped_with_a_message(portal, token
     portal.wait_gone(student, SERVER, timeout=90)
     notices = api(portal, "GET", "me", tokens[student]).json()["notices"]
     assert any(
-        "reached your cap of 0.100 credits in course phys101" in n["message"] for n in notices
+        f"reached your cap of {cap} credits in course phys101" in n["message"] for n in notices
     ), notices
     row = next(
         r
         for r in api(portal, "GET", f"courses/{COURSE}/roster", tokens[INSTRUCTOR]).json()["roster"]
         if r["username"] == student
     )
-    assert row["spent_mc"] >= 100 and row["server"] == "stopped", row
+    assert row["spent_mc"] >= spent_mc + 100 and row["server"] == "stopped", row
     reply = portal.request(
         "POST",
         f"/users/{student}/servers/{SERVER}",
@@ -440,3 +457,87 @@ def test_a_student_who_reaches_their_cap_is_stopped_with_a_message(portal, token
         json={"profile": "cpu", "account": f"course-{COURSE}"},
     )
     assert reply.status_code == 403 and "used your cap" in reply.json()["message"], reply.text
+
+
+MATERIALS = Path("/srv/corehour-tests")
+
+
+def git(*argv: str, cwd: Path) -> None:
+    subprocess.run(["git", *argv], cwd=cwd, check=True, capture_output=True)
+
+
+def test_course_materials_arrive_and_never_overwrite_a_students_work(portal, tokens, courses):
+    admin, student = tokens[TEST_ADMIN], "chs06"
+    ensure_users(student)
+    tokens[student] = portal.user_token(student)
+    shutil.rmtree(MATERIALS, ignore_errors=True)
+    folder = MATERIALS / "lab201"
+    (folder / "week1").mkdir(parents=True)
+    (folder / "intro.ipynb").write_text("instructor v1")
+    (folder / "week1" / "data.csv").write_text("1,2,3")
+    # A git repository on the shared file system; the student's own here, because git
+    # refuses repositories owned by someone else unless the site lists them as safe.
+    work, repo = MATERIALS / "optics-work", MATERIALS / "optics.git"
+    work.mkdir()
+    (work / "README.md").write_text("optics v1")
+    git("init", "-q", "-b", "main", cwd=work)
+    git("add", "-A", cwd=work)
+    git("-c", "user.name=Prof", "-c", "user.email=p@uni.example", "commit", "-qm", "v1", cwd=work)
+    git("clone", "-q", "--bare", str(work), str(repo), cwd=MATERIALS)
+    subprocess.run(["chmod", "-R", "a+rX", str(MATERIALS)], check=True)
+    subprocess.run(["chown", "-R", student, str(repo)], check=True)
+    home = Path(pwd.getpwnam(student).pw_dir)
+    for slug in ("lab201", "optics"):
+        shutil.rmtree(home / slug, ignore_errors=True)
+    materials = {
+        "lab201": {"kind": "folder", "source": str(folder)},
+        "optics": {"kind": "git", "source": str(repo), "branch": "main"},
+    }
+    for slug, source in materials.items():
+        reply = api(portal, "POST", "courses", admin, json=course_settings(slug, materials=source))
+        assert reply.status_code == 201, reply.text
+        people = {"people": [{"username": student, "role": "student"}]}
+        assert api(portal, "POST", f"courses/{slug}/enrolments", admin, json=people).ok
+
+    def start_and_stop(slug: str) -> None:
+        reply = portal.request(
+            "POST",
+            f"/users/{student}/servers/course-{slug}",
+            token=tokens[student],
+            json={"profile": "cpu", "account": f"course-{slug}"},
+        )
+        assert reply.status_code in (201, 202), reply.text
+        portal.wait_ready(student, f"course-{slug}", timeout=90)
+        if slug == "lab201":
+            # The course server opens on the course's folder.
+            browser = portal.login(student)
+            page = browser.get(f"{portal.url}/user/{student}/course-{slug}/", timeout=60)
+            assert page.url.endswith(f"/user/{student}/course-{slug}/lab/tree/{slug}"), page.url
+        portal.stop_server(student, f"course-{slug}")
+        portal.wait_gone(student, f"course-{slug}", timeout=60)
+
+    start_and_stop("lab201")
+    placed = home / "lab201" / "intro.ipynb"
+    assert placed.read_text() == "instructor v1"
+    assert placed.stat().st_uid == pwd.getpwnam(student).pw_uid
+    assert (home / "lab201" / "week1" / "data.csv").read_text() == "1,2,3"
+    placed.write_text("my answers")
+    (folder / "intro.ipynb").write_text("instructor v2")
+    (folder / "week2.ipynb").write_text("next week")
+    subprocess.run(["chmod", "a+r", str(folder / "week2.ipynb")], check=True)
+    start_and_stop("lab201")
+    assert placed.read_text() == "my answers"
+    assert (home / "lab201" / "week2.ipynb").read_text() == "next week"
+
+    start_and_stop("optics")
+    assert (home / "optics" / "README.md").read_text() == "optics v1"
+    (home / "optics" / "notes.md").write_text("mine")
+    (work / "lecture2.md").write_text("lecture 2")
+    git("add", "-A", cwd=work)
+    git("-c", "user.name=Prof", "-c", "user.email=p@uni.example", "commit", "-qm", "v2", cwd=work)
+    subprocess.run(["chown", "-R", "root", str(repo)], check=True)
+    git("push", "-q", str(repo), "main", cwd=work)
+    subprocess.run(["chown", "-R", student, str(repo)], check=True)
+    start_and_stop("optics")
+    assert (home / "optics" / "lecture2.md").read_text() == "lecture 2"
+    assert (home / "optics" / "notes.md").read_text() == "mine"
