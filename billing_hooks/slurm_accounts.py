@@ -10,6 +10,7 @@ those submitted outside the portal.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 
@@ -42,17 +43,39 @@ def missing_associations(
     return new_accounts, new_pairs
 
 
+def pairs_by_account(pairs: list[tuple[str, str]]) -> dict[str, list[str]]:
+    """(account, user) pairs as account → users, for one ``sacctmgr add user`` per account."""
+    grouped: dict[str, list[str]] = {}
+    for account, user in pairs:
+        grouped.setdefault(account, []).append(user)
+    return grouped
+
+
 class SlurmAccounts:
-    def __init__(self, site: Site, run: Runner = run_command, timeout: float = 30.0):
+    def __init__(
+        self,
+        site: Site,
+        run: Runner = run_command,
+        timeout: float = 30.0,
+        cache_seconds: float = 30.0,
+    ):
         self.site = site
         self.run = run
         self.timeout = timeout
+        # Associations read from a cluster, shared by every sync within cache_seconds: a class
+        # of thirty starting together costs one query per cluster, not one per student.
+        self.cache_seconds = cache_seconds
+        self._known: dict[str, tuple[float, set[tuple[str, str]]]] = {}
+        self._reading: dict[str, asyncio.Future] = {}
 
     async def _sacctmgr(self, cluster: str, *args: str, query: bool = False) -> str:
         argv = ["sacctmgr", "-n", "-P", *args] if query else ["sacctmgr", "-i", *args]
         result = await self.run(
             cluster_argv(self.site.clusters[cluster], argv), timeout=self.timeout
         )
+        if not result.ok and "Nothing new added" in result.stdout:
+            # Someone else added it meanwhile (another process, or a cache a little old).
+            return result.stdout
         if not result.ok:
             detail = " ".join((result.stderr + " " + result.stdout).split())[:300] or "failed"
             raise SacctmgrError(f"sacctmgr on {cluster}: {detail}")
@@ -64,6 +87,19 @@ class SlurmAccounts:
         return sum([await self._sync_cluster(c, wanted, defaults) for c in self.site.clusters])
 
     async def _associations(self, cluster: str) -> set[tuple[str, str]]:
+        known = self._known.get(cluster)
+        if known and time.monotonic() - known[0] < self.cache_seconds:
+            return known[1]
+        reading = self._reading.get(cluster)
+        if reading is None:
+            reading = asyncio.ensure_future(self._read_associations(cluster))
+            self._reading[cluster] = reading
+            reading.add_done_callback(lambda _done: self._reading.pop(cluster, None))
+        pairs = await asyncio.shield(reading)
+        self._known[cluster] = (time.monotonic(), pairs)
+        return pairs
+
+    async def _read_associations(self, cluster: str) -> set[tuple[str, str]]:
         rows = await self._sacctmgr(
             cluster, "show", "association", f"cluster={cluster}", "format=account,user", query=True
         )
@@ -85,10 +121,13 @@ class SlurmAccounts:
                 f"Description={w.description[:60] or w.account}",
                 "Organization=corehour",
             )
-        for account, user in new_pairs:
+            pairs.add((w.account, ""))
+        for account, users in pairs_by_account(new_pairs).items():
             await self._sacctmgr(
-                cluster, "add", "user", user, f"account={account}", f"cluster={cluster}"
+                cluster, "add", "user", ",".join(users), f"account={account}", f"cluster={cluster}"
             )
+            pairs.update((account, user) for user in users)
+        for account, user in new_pairs:
             if defaults.get(user) == account:
                 # Jobs submitted from a terminal without --account are charged here.
                 await self._sacctmgr(

@@ -14,6 +14,7 @@ import secrets
 
 import pytest
 import requests
+from selenium.common.exceptions import TimeoutException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ready
 from selenium.webdriver.support.ui import WebDriverWait
@@ -152,6 +153,28 @@ def test_the_instructor_signs_in_warms_up_a_student_and_opens_their_server(sso_p
     state = browser.find_element(By.CSS_SELECTOR, '.ch-state[data-user="stu-one"]').text
     assert state == "running"
     shot(browser, "course-dashboard")
+    # On a phone the page fits the screen; only the roster table scrolls sideways.
+    browser.set_window_size(390, 844)
+    try:
+        overflow = (
+            "return document.documentElement.scrollWidth - document.documentElement.clientWidth"
+        )
+        # The chart redraws for the new width a moment after the resize.
+        try:
+            WebDriverWait(browser, 5).until(lambda d: d.execute_script(overflow) <= 0)
+        except TimeoutException:
+            wide = browser.execute_script(
+                "return [...document.querySelectorAll('body *')].filter(e => e.scrollWidth > "
+                "document.documentElement.clientWidth).map(e => e.tagName + '#' + e.id + '.' + "
+                "e.className).slice(-5)"
+            )
+            raise AssertionError(
+                f"the dashboard is {browser.execute_script(overflow)}px wider than a phone: {wide}"
+            ) from None
+        assert browser.find_element(By.ID, "start-all").is_displayed()
+        shot(browser, "course-dashboard-phone")
+    finally:
+        browser.set_window_size(1280, 900)
 
     link = browser.find_element(*opener).get_attribute("href")
     assert link == f"{portal.url}/user/stu-one/course-sso101/"

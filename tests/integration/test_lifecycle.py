@@ -38,7 +38,7 @@ def test_a_job_that_dies_at_start_fails_the_spawn_within_2_seconds_with_its_log(
     seen_at = time.time()
     assert "ended" in message and "before the server started" in message, message
     # The log tail names the interpreter the job could not find.
-    assert "/opt/corehour/images/not-installed/bin/batchspawner-singleuser" in message
+    assert "/opt/corehour/images/not-installed/bin/python" in message
     job_id = message.split("Slurm job ")[1].split()[0]
     job = next(j for j in squeue_jobs("alpha") if str(j["job_id"]) == job_id)
     assert job_state(job) in ("FAILED", "COMPLETED")

@@ -1,0 +1,110 @@
+"""spawners/launch.py, the job's first step: it reports a free port, then becomes the server."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+import threading
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
+
+import pytest
+
+from spawners.launch import with_port
+
+pytestmark = pytest.mark.unit
+
+LAUNCH = Path(__file__).resolve().parents[2] / "spawners" / "launch.py"
+
+
+class FakeHubRoute(BaseHTTPRequestHandler):
+    """The hub's /hub/api/batchspawner route, recording what it was sent."""
+
+    seen: list[tuple[str, str, dict]] = []
+
+    def do_POST(self):
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        FakeHubRoute.seen.append((self.path, self.headers["Authorization"], body))
+        self.send_response(201)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+def test_the_port_is_reported_and_the_server_gets_it_in_its_url():
+    hub = HTTPServer(("127.0.0.1", 0), FakeHubRoute)
+    threading.Thread(target=hub.serve_forever, daemon=True).start()
+    try:
+        env = {
+            "PATH": "/usr/bin:/bin",
+            "JUPYTERHUB_API_URL": f"http://127.0.0.1:{hub.server_port}/hub/api",
+            "JUPYTERHUB_API_TOKEN": "secret-token",
+            "JUPYTERHUB_SERVICE_URL": "http://0.0.0.0:8888/user/ann/",
+        }
+        server = Path(tempfile.mkdtemp()) / "server.py"
+        server.write_text(
+            "import os, sys\n"
+            "assert sys.path[0] == os.path.dirname(__file__), sys.path[0]\n"
+            "print(os.environ['JUPYTERHUB_SERVICE_URL'], sys.argv[1:])\n"
+        )
+        done = subprocess.run(
+            [sys.executable, str(LAUNCH), str(server), "--flag"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+    finally:
+        hub.shutdown()
+    assert done.returncode == 0, done.stderr
+    (path, auth, body), *_ = FakeHubRoute.seen
+    assert (path, auth) == ("/hub/api/batchspawner", "token secret-token")
+    assert set(body) == {"port"} and 1024 < body["port"] < 65536
+    # The same process ran the server, with the reported port in its URL.
+    assert done.stdout.strip() == f"http://0.0.0.0:{body['port']}/user/ann/ ['--flag']"
+
+
+def test_a_hub_that_cannot_be_reached_fails_the_job_with_the_reason():
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "JUPYTERHUB_API_URL": "http://127.0.0.1:9/hub/api",
+        "JUPYTERHUB_API_TOKEN": "t",
+        "JUPYTERHUB_SERVICE_URL": "http://0.0.0.0:8888/user/ann/",
+    }
+    done = subprocess.run(
+        [sys.executable, str(LAUNCH), "/bin/true"], env=env, capture_output=True, text=True
+    )
+    assert done.returncode != 0
+    assert "could not tell the hub this server's port" in done.stderr
+
+
+def test_only_the_port_of_the_url_changes():
+    assert with_port("http://node7:8888/user/ann/srv/", 41234) == "http://node7:41234/user/ann/srv/"
+
+
+@pytest.mark.parametrize("skipped", [True, False])
+def test_jupyterlab_does_not_start_node_to_ask_yarn_for_a_registry(tmp_path, skipped):
+    # A "node" that leaves a mark when JupyterLab runs it.
+    mark = tmp_path / "node-ran"
+    node = tmp_path / "node"
+    node.write_text(f"#!/bin/sh\ntouch {mark}\nexit 1\n")
+    node.chmod(0o755)
+    skip = "launch.skip_yarn_config(); " if skipped else ""
+    check = (
+        f"import sys; sys.path.insert(0, sys.argv[1]); import launch; {skip}"
+        "from jupyterlab.commands import AppOptions; print(AppOptions().registry)"
+    )
+    # In the notebook image's Python: the hub's environment has no JupyterLab.
+    done = subprocess.run(
+        ["/opt/corehour/images/base/bin/python", "-c", check, str(LAUNCH.parent)],
+        env={"PATH": f"{tmp_path}:/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "https://registry.yarnpkg.com"
+    assert mark.exists() is not skipped
