@@ -7,7 +7,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from tests.billing_checks import wait_until
-from tests.browser.app_steps import button, field, message
+from tests.browser.app_steps import button, message, set_field
 from tests.browser.helpers import full_shot, log_in, shot
 from tests.harness import alive_jobs, slurm
 
@@ -60,16 +60,13 @@ def test_job_composer_submits_a_template_and_refuses_bad_input(portal, browser):
 
     # Bad input is refused in the app and nothing reaches Slurm.
     before = {str(j["job_id"]) for j in alive_jobs("alpha", user)}
-    name = field(browser, "Job name")
-    name.clear()
-    name.send_keys("bad name;rm")
+    set_field(browser, "Job name", "bad name;rm")
     button(browser, "Submit").click()
     wait.until(lambda b: "Not submitted" in message(b))
     assert "name:" in message(browser)
     assert {str(j["job_id"]) for j in alive_jobs("alpha", user)} == before
 
-    name.clear()
-    name.send_keys("hello-composer")
+    set_field(browser, "Job name", "hello-composer")
     button(browser, "Submit").click()
     wait.until(lambda b: "Submitted job" in message(b))
     job_id = message(browser).split("Submitted job ")[1].split(" ")[0]
@@ -98,9 +95,7 @@ def test_job_composer_submits_a_template_and_refuses_bad_input(portal, browser):
     script = browser.find_element(By.CSS_SELECTOR, "textarea")
     script.clear()
     script.send_keys("sleep 600\n")
-    name = field(browser, "Job name")
-    name.clear()
-    name.send_keys("long-one")
+    set_field(browser, "Job name", "long-one")
     button(browser, "Submit").click()
     wait.until(lambda b: "Submitted job" in message(b) and job_id not in message(b))
     long_id = message(browser).split("Submitted job ")[1].split(" ")[0]
