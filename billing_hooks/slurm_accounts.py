@@ -67,12 +67,19 @@ class SlurmAccounts:
         self.cache_seconds = cache_seconds
         self._known: dict[str, tuple[float, set[tuple[str, str]]]] = {}
         self._reading: dict[str, asyncio.Future] = {}
+        # One change at a time: slurmdbd 22.05 on MariaDB deadlocks on many concurrent
+        # account and user adds, and after ten retries it exits (seen with 20 new people
+        # spawning at once).  Reads stay concurrent.
+        self._writing = asyncio.Lock()
 
     async def _sacctmgr(self, cluster: str, *args: str, query: bool = False) -> str:
         argv = ["sacctmgr", "-n", "-P", *args] if query else ["sacctmgr", "-i", *args]
-        result = await self.run(
-            cluster_argv(self.site.clusters[cluster], argv), timeout=self.timeout
-        )
+        command = cluster_argv(self.site.clusters[cluster], argv)
+        if query:
+            result = await self.run(command, timeout=self.timeout)
+        else:
+            async with self._writing:
+                result = await self.run(command, timeout=self.timeout)
         if not result.ok and "Nothing new added" in result.stdout:
             # Someone else added it meanwhile (another process, or a cache a little old).
             return result.stdout

@@ -92,3 +92,34 @@ def test_an_association_someone_else_added_meanwhile_is_not_an_error(site):
 
 def test_pairs_are_grouped_by_account():
     assert pairs_by_account([("a", "x"), ("b", "y"), ("a", "z")]) == {"a": ["x", "z"], "b": ["y"]}
+
+
+def test_changes_go_to_slurmdbd_one_at_a_time(site):
+    """Many new people at once must not send slurmdbd concurrent adds (it deadlocks and exits)."""
+    sacctmgr = Sacctmgr(set())
+    busy, most = 0, 0
+    answer = sacctmgr.__call__
+
+    async def counting(argv, timeout):
+        nonlocal busy, most
+        writing = "show" not in argv
+        busy += writing
+        most = max(most, busy)
+        try:
+            return await answer(argv, timeout)
+        finally:
+            busy -= writing
+
+    slurm = SlurmAccounts(site, run=counting)
+
+    async def twenty_new_people():
+        await asyncio.gather(
+            *(
+                slurm.sync([Wanted(f"u-p{i}", "p", (f"p{i}",))], {f"p{i}": f"u-p{i}"})
+                for i in range(20)
+            )
+        )
+
+    asyncio.run(twenty_new_people())
+    assert most == 1
+    assert sacctmgr.count("add") == 20 * 2 * len(site.clusters)
