@@ -10,7 +10,6 @@ those submitted outside the portal.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 
@@ -52,36 +51,18 @@ def pairs_by_account(pairs: list[tuple[str, str]]) -> dict[str, list[str]]:
 
 
 class SlurmAccounts:
-    def __init__(
-        self,
-        site: Site,
-        run: Runner = run_command,
-        timeout: float = 30.0,
-        cache_seconds: float = 30.0,
-    ):
+    def __init__(self, site: Site, run: Runner = run_command, timeout: float = 30.0):
         self.site = site
         self.run = run
         self.timeout = timeout
-        # Associations read from a cluster, shared by every sync within cache_seconds: a class
-        # of thirty starting together costs one query per cluster, not one per student.
-        self.cache_seconds = cache_seconds
-        self._known: dict[str, tuple[float, set[tuple[str, str]]]] = {}
-        self._reading: dict[str, asyncio.Future] = {}
-        # One change at a time: slurmdbd 22.05 on MariaDB deadlocks on many concurrent
-        # account and user adds, and after ten retries it exits (seen with 20 new people
-        # spawning at once).  Reads stay concurrent.
-        self._writing = asyncio.Lock()
 
     async def _sacctmgr(self, cluster: str, *args: str, query: bool = False) -> str:
         argv = ["sacctmgr", "-n", "-P", *args] if query else ["sacctmgr", "-i", *args]
-        command = cluster_argv(self.site.clusters[cluster], argv)
-        if query:
-            result = await self.run(command, timeout=self.timeout)
-        else:
-            async with self._writing:
-                result = await self.run(command, timeout=self.timeout)
+        result = await self.run(
+            cluster_argv(self.site.clusters[cluster], argv), timeout=self.timeout
+        )
         if not result.ok and "Nothing new added" in result.stdout:
-            # Someone else added it meanwhile (another process, or a cache a little old).
+            # Someone else (another spawn, or the billing service) added it meanwhile.
             return result.stdout
         if not result.ok:
             detail = " ".join((result.stderr + " " + result.stdout).split())[:300] or "failed"
@@ -94,19 +75,6 @@ class SlurmAccounts:
         return sum([await self._sync_cluster(c, wanted, defaults) for c in self.site.clusters])
 
     async def _associations(self, cluster: str) -> set[tuple[str, str]]:
-        known = self._known.get(cluster)
-        if known and time.monotonic() - known[0] < self.cache_seconds:
-            return known[1]
-        reading = self._reading.get(cluster)
-        if reading is None:
-            reading = asyncio.ensure_future(self._read_associations(cluster))
-            self._reading[cluster] = reading
-            reading.add_done_callback(lambda _done: self._reading.pop(cluster, None))
-        pairs = await asyncio.shield(reading)
-        self._known[cluster] = (time.monotonic(), pairs)
-        return pairs
-
-    async def _read_associations(self, cluster: str) -> set[tuple[str, str]]:
         rows = await self._sacctmgr(
             cluster, "show", "association", f"cluster={cluster}", "format=account,user", query=True
         )
@@ -128,12 +96,10 @@ class SlurmAccounts:
                 f"Description={w.description[:60] or w.account}",
                 "Organization=corehour",
             )
-            pairs.add((w.account, ""))
         for account, users in pairs_by_account(new_pairs).items():
             await self._sacctmgr(
                 cluster, "add", "user", ",".join(users), f"account={account}", f"cluster={cluster}"
             )
-            pairs.update((account, user) for user in users)
         for account, user in new_pairs:
             if defaults.get(user) == account:
                 # Jobs submitted from a terminal without --account are charged here.
