@@ -56,7 +56,9 @@ def refused(error: Exception) -> Refused:
     raise error
 
 
-class CourseApiHandler(ApiHandler):
+class CourseRequest:
+    """What the course API and pages handlers share: the courses, and who is asking."""
+
     courses: Courses
 
     def initialize(self, ctx, courses: Courses) -> None:
@@ -67,6 +69,8 @@ class CourseApiHandler(ApiHandler):
     def who(self) -> Who:
         return Who(self.viewer.name, self.viewer.admin)
 
+
+class CourseApiHandler(CourseRequest, ApiHandler):
     def write_error(self, status_code: int, **kwargs) -> None:
         error = kwargs.get("exc_info", (None, None))[1]
         problems = getattr(error, "problems", None)

@@ -18,10 +18,10 @@ from jupyterhub.apihandlers.base import APIHandler
 from jupyterhub.scopes import needs_scope
 from tornado import web
 
+from billing_hooks.models import COURSE_ROLES
 from extensions.courses.roles import hub_roles, wanted_groups
 
 SLUG = r"[a-z][a-z0-9-]{1,30}"
-ROLES = {"student", "ta", "instructor"}
 
 
 class CourseGroupsHandler(APIHandler):
@@ -41,8 +41,10 @@ class CourseGroupsHandler(APIHandler):
         if not isinstance(people, dict):
             raise web.HTTPError(400, "people: send an object of username → course role")
         for name, role in people.items():
-            if role not in ROLES:
-                raise web.HTTPError(400, f"people.{name[:40]}: role must be one of {sorted(ROLES)}")
+            if role not in COURSE_ROLES:
+                raise web.HTTPError(
+                    400, f"people.{name[:40]}: role must be one of {list(COURSE_ROLES)}"
+                )
             if not isinstance(name, str) or not self.authenticator.validate_username(name):
                 raise web.HTTPError(400, f"people: {name[:40]!r} is not a valid username")
         return people

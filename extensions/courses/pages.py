@@ -21,8 +21,7 @@ from billing_hooks.service.api import amount_from
 from billing_hooks.service.base import Refused
 from extensions.courses import roster
 from extensions.courses.access import ALLOWED, Action, Standing
-from extensions.courses.actions import Courses, Who
-from extensions.courses.api import refused
+from extensions.courses.api import CourseRequest, refused
 from extensions.courses.chart import burn_down_figure
 from extensions.courses.hub import server_name
 
@@ -38,17 +37,8 @@ TEMPLATES = Environment(
 ACTIONS = ("enrol", "start", "stop", "cap", "unenrol")
 
 
-class CoursePageHandler(billing_pages.PageHandler):
+class CoursePageHandler(CourseRequest, billing_pages.PageHandler):
     templates = TEMPLATES
-    courses: Courses
-
-    def initialize(self, ctx, courses: Courses) -> None:
-        super().initialize(ctx)
-        self.courses = courses
-
-    @property
-    def who(self) -> Who:
-        return Who(self.viewer.name, self.viewer.admin)
 
     def render_page(self, name: str, **values) -> None:
         super().render_page(name, page="courses", **values)
