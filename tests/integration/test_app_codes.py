@@ -7,7 +7,9 @@ that what the images install runs, and that the jobs write what the apps' cores 
 import json
 import math
 import os
+import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -28,14 +30,15 @@ SITE = load_site(REPO / "deploy" / "site.example.yaml")
 
 
 @pytest.fixture
-def run_dir(tmp_path):
-    """A folder the job's user (nobody) may write, like a run folder in a person's home."""
-    os.chmod(tmp_path, 0o777)
-    for parent in tmp_path.parents:
-        if parent == Path("/"):
-            break
-        os.chmod(parent, os.stat(parent).st_mode | 0o011)
-    return tmp_path
+def run_dir():
+    """A folder the job's user (nobody) may write, like a run folder in a person's home.
+
+    Not under pytest's tmp_path: any pytest started meanwhile makes pytest's folder private
+    to root again, and the job would find its folder gone."""
+    folder = Path(tempfile.mkdtemp(prefix="corehour-app-run-"))
+    os.chmod(folder, 0o777)
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 def as_job(argv: list[str], cwd: Path, cores: int = 1, timeout: int = 300):
