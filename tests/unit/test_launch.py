@@ -108,3 +108,33 @@ def test_jupyterlab_does_not_start_node_to_ask_yarn_for_a_registry(tmp_path, ski
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "https://registry.yarnpkg.com"
     assert mark.exists() is not skipped
+
+
+def test_the_server_does_not_load_the_hubs_database_layer_yet_can_when_asked():
+    check = (
+        "import sys; sys.path.insert(0, sys.argv[1]); import launch;"
+        "launch.skip_hub_database_layer();"
+        "import jupyterhub.singleuser.extension, jupyterhub.log;"
+        "loaded = lambda m: m in sys.modules and type(sys.modules[m]).__name__ != '_LazyModule';"
+        "print(sorted(m for m in ('alembic', 'jupyterhub.orm', 'jupyterhub.roles',"
+        " 'jupyterhub.handlers', 'jupyterhub.handlers.base') if loaded(m)));"
+        "print(jupyterhub.log.HealthCheckHandler.__name__);"
+        "from jupyterhub.handlers.pages import HealthCheckHandler;"
+        "import jupyterhub.orm;"
+        "print(HealthCheckHandler.__module__, jupyterhub.orm.User.__tablename__)"
+    )
+    # In the notebook image's Python, which is what a server's job runs.
+    done = subprocess.run(
+        ["/opt/corehour/images/base/bin/python", "-c", check, str(LAUNCH.parent)],
+        env={"PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    not_loaded, log_matches, on_request = done.stdout.strip().splitlines()
+    assert not_loaded == "[]"
+    # The request log recognises no hub health check (a server never serves one) ...
+    assert log_matches == "HubHealthCheckHandler"
+    # ... and the real modules are still there for anything that asks for them.
+    assert on_request == "jupyterhub.handlers.pages users"
