@@ -31,6 +31,7 @@ from pathlib import Path
 
 import requests
 
+from bench import cpu_use
 from bench.report import write_result
 from bench.spawn import STOCK_CONFIG, percentile
 from tests.harness import (
@@ -194,16 +195,18 @@ def run_side(kind: str, workdir: Path, students: list[str], moments, timeout) ->
     try:
         server, options = open_course(portal, students) if kind == "ours" else ("", {})
         tokens = {s: portal.user_token(s) for s in students}
+        before = cpu_use.sample()
         outcome = class_start(portal, tokens, server, options, moments, timeout)
+        cpu = cpu_use.spent(before, cpu_use.sample())
         jobs = {c: len(j) for c, j in class_jobs(students).items()}
     finally:
         portal.stop_all(students)
         portal.stop()
     wait_jobs_gone(students)
-    return summarise(kind, outcome, jobs)
+    return summarise(kind, outcome, jobs, cpu)
 
 
-def summarise(kind: str, outcome: dict[str, Request], jobs: dict[str, int]) -> dict:
+def summarise(kind: str, outcome: dict[str, Request], jobs: dict[str, int], cpu: dict) -> dict:
     times = [r.seconds_to_ready for r in outcome.values() if r.seconds_to_ready is not None]
     failures = {u: r.failure for u, r in outcome.items() if r.failure is not None}
     if not times:
@@ -214,11 +217,13 @@ def summarise(kind: str, outcome: dict[str, Request], jobs: dict[str, int]) -> d
         "times": sorted(times),
         "failures": failures,
         "jobs_per_cluster": jobs,
+        "cpu_seconds": cpu,
     }
     print(
         f"{kind}: p50 {side['p50']:.2f} s, p95 {side['p95']:.2f} s, "
         f"{len(failures)} failures, jobs {jobs}"
     )
+    print(f"  CPU seconds until the last server was ready: {cpu}")
     for user, why in sorted(failures.items()):
         print(f"  {user}: {why}")
     return side
@@ -252,6 +257,7 @@ def combine(rounds: list[dict]) -> dict:
             for u, why in r["failures"].items()
         },
         "jobs_per_cluster": [r["jobs_per_cluster"] for r in rounds],
+        "cpu_seconds": [r["cpu_seconds"] for r in rounds],
     }
 
 
@@ -267,6 +273,11 @@ def main() -> None:
         help="rounds per side, in alternating order (ours, stock, stock, ours, ...), so that "
         "a slow spell of the machine does not land on one side only",
     )
+    parser.add_argument(
+        "--only",
+        choices=("ours", "stock"),
+        help="run one side only, to study it; prints the rounds and writes no result",
+    )
     args = parser.parse_args()
     students = [f"chbs{i:02d}" for i in range(1, args.students + 1)]
     ensure_users(TEST_ADMIN, *students)
@@ -277,12 +288,17 @@ def main() -> None:
         for n in range(args.rounds):
             order = ("ours", "stock") if n % 2 == 0 else ("stock", "ours")
             for kind in order:
+                if args.only and kind != args.only:
+                    continue
                 rounds[kind].append(
                     run_side(kind, workdir / f"round{n + 1}", students, moments, args.timeout)
                 )
     except BaseException:
         print(f"hub logs kept in {workdir}/round<n>/<ours|stock>/jupyterhub.log")
         raise
+    if args.only:
+        print(f"{args.only}: p95 of each round {[round(r['p95'], 2) for r in rounds[args.only]]}")
+        return
     ours, stock = combine(rounds["ours"]), combine(rounds["stock"])
     if ours["failures"] or stock["failures"]:
         print(f"hub logs kept in {workdir}/round<n>/<ours|stock>/jupyterhub.log")
@@ -307,6 +323,7 @@ def main() -> None:
         timeout_seconds=args.timeout,
         failure_reasons={"ours": ours["failures"], "baseline": stock["failures"]},
         jobs_per_cluster={"ours": ours["jobs_per_cluster"], "baseline": stock["jobs_per_cluster"]},
+        cpu_seconds={"ours": ours["cpu_seconds"], "baseline": stock["cpu_seconds"]},
         ours_all=[round(t, 3) for t in ours["times"]],
         baseline_all=[round(t, 3) for t in stock["times"]],
         machine=machine_facts(),
