@@ -10,8 +10,9 @@ those submitted outside the portal.
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from spawners.site_config import Site
 from spawners.slurm_cli import CommandResult, cluster_argv, run_command
@@ -50,16 +51,79 @@ def pairs_by_account(pairs: list[tuple[str, str]]) -> dict[str, list[str]]:
     return grouped
 
 
+# What Slurm accepts in a name, and what a load file may quote without ambiguity.
+_SLURM_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.@-]{0,63}")
+_DESCRIPTION_UNSAFE = re.compile(r"[^A-Za-z0-9 _.,()/+-]")
+
+
+def load_file(
+    cluster: str,
+    accounts: Iterable[Wanted],
+    pairs: Iterable[tuple[str, str]],
+    defaults: dict[str, str],
+) -> str:
+    """A ``sacctmgr load`` file that adds ``accounts`` and the (account, user) ``pairs``.
+
+    Load adds what is missing and leaves what exists as it is (a held account stays held),
+    except a listed user's DefaultAccount, which is set only where ``defaults`` asks.
+    """
+    for name in (cluster, *(w.account for w in accounts), *(n for pair in pairs for n in pair)):
+        if not _SLURM_NAME.fullmatch(name):
+            raise SacctmgrError(f"{name[:70]!r} is not a name Slurm accepts")
+    lines = [f"Cluster - '{cluster}'", "Parent - 'root'"]
+    for w in accounts:
+        description = _DESCRIPTION_UNSAFE.sub("", w.description)[:60].strip() or w.account
+        lines.append(f"Account - '{w.account}':Description='{description}':Organization='corehour'")
+    for account, users in pairs_by_account(list(pairs)).items():
+        lines.append(f"Parent - '{account}'")
+        for user in users:
+            default = f":DefaultAccount='{account}'" if defaults.get(user) == account else ""
+            lines.append(f"User - '{user}'{default}")
+    return "\n".join(lines) + "\n"
+
+
+@dataclass
+class _Batch:
+    """Additions for one cluster, gathered while an earlier batch is being written."""
+
+    accounts: dict[str, Wanted] = field(default_factory=dict)
+    pairs: set[tuple[str, str]] = field(default_factory=set)
+    defaults: dict[str, str] = field(default_factory=dict)
+    written: asyncio.Future | None = None  # the task that writes it
+    started: bool = False
+
+
 class SlurmAccounts:
-    def __init__(self, site: Site, run: Runner = run_command, timeout: float = 30.0):
+    def __init__(
+        self,
+        site: Site,
+        run: Runner = run_command,
+        timeout: float = 30.0,
+        remember: bool = False,
+    ):
+        """``remember``: keep every association seen (read or added) for the life of this
+        object, and skip the read when all that is wanted is already known.  For the hub's
+        spawns, which already trust a person's association once made: when a class starts,
+        the first read lists the whole class, and the other students need no sacctmgr call.
+        """
         self.site = site
         self.run = run
         self.timeout = timeout
+        self.known: dict[str, set[tuple[str, str]]] | None = {} if remember else None
+        # slurmdbd 22.05 on MariaDB gives up (and exits) on deadlocks when many sacctmgr
+        # writes arrive at once, so this process writes one batch at a time, and everything
+        # asked for meanwhile goes into the next batch: one `sacctmgr load` per cluster.
+        self._write_lock = asyncio.Lock()
+        self._batches: dict[str, _Batch] = {}
 
-    async def _sacctmgr(self, cluster: str, *args: str, query: bool = False) -> str:
+    async def _sacctmgr(
+        self, cluster: str, *args: str, query: bool = False, input_text: str | None = None
+    ) -> str:
         argv = ["sacctmgr", "-n", "-P", *args] if query else ["sacctmgr", "-i", *args]
         result = await self.run(
-            cluster_argv(self.site.clusters[cluster], argv), timeout=self.timeout
+            cluster_argv(self.site.clusters[cluster], argv),
+            timeout=self.timeout,
+            **({"input_text": input_text} if input_text is not None else {}),
         )
         if not result.ok and "Nothing new added" in result.stdout:
             # Someone else (another spawn, or the billing service) added it meanwhile.
@@ -78,42 +142,56 @@ class SlurmAccounts:
         rows = await self._sacctmgr(
             cluster, "show", "association", f"cluster={cluster}", "format=account,user", query=True
         )
-        return {tuple(line.split("|")[:2]) for line in rows.splitlines() if "|" in line}
+        pairs = {tuple(line.split("|")[:2]) for line in rows.splitlines() if "|" in line}
+        if not pairs:  # every cluster slurmdbd knows has its root association
+            raise SacctmgrError(
+                f"slurmdbd has no cluster named {cluster!r}; check the site file's cluster "
+                "names against ClusterName in each slurm.conf"
+            )
+        return pairs
 
     async def _sync_cluster(
         self, cluster: str, wanted: list[Wanted], defaults: dict[str, str]
     ) -> int:
+        if self.known is not None:
+            known = self.known.get(cluster, set())
+            if not any(missing_associations(known, {a for a, _u in known}, wanted)):
+                return 0
         pairs = await self._associations(cluster)
+        if self.known is not None:
+            self.known.setdefault(cluster, set()).update(pairs)
         accounts = {account for account, _user in pairs}
         new_accounts, new_pairs = missing_associations(pairs, accounts, wanted)
-        for w in new_accounts:
-            await self._sacctmgr(
-                cluster,
-                "add",
-                "account",
-                w.account,
-                f"cluster={cluster}",
-                f"Description={w.description[:60] or w.account}",
-                "Organization=corehour",
-            )
-        for account, users in pairs_by_account(new_pairs).items():
-            await self._sacctmgr(
-                cluster, "add", "user", ",".join(users), f"account={account}", f"cluster={cluster}"
-            )
-        for account, user in new_pairs:
-            if defaults.get(user) == account:
-                # Jobs submitted from a terminal without --account are charged here.
-                await self._sacctmgr(
-                    cluster,
-                    "modify",
-                    "user",
-                    "where",
-                    f"name={user}",
-                    f"cluster={cluster}",
-                    "set",
-                    f"DefaultAccount={account}",
-                )
+        if new_accounts or new_pairs:
+            await self._add(cluster, new_accounts, new_pairs, defaults)
         return len(new_accounts) + len(new_pairs)
+
+    async def _add(
+        self,
+        cluster: str,
+        accounts: list[Wanted],
+        pairs: list[tuple[str, str]],
+        defaults: dict[str, str],
+    ) -> None:
+        batch = self._batches.get(cluster)
+        if batch is None or batch.started:
+            batch = self._batches[cluster] = _Batch()
+            # A task of its own: whoever opened the batch may be cancelled (a spawn given
+            # up), and the others in it must still be written.
+            batch.written = asyncio.ensure_future(self._write(cluster, batch))
+        batch.accounts.update({w.account: w for w in accounts})
+        batch.pairs.update(pairs)
+        batch.defaults.update({u: a for u, a in defaults.items() if (a, u) in batch.pairs})
+        await asyncio.shield(batch.written)
+
+    async def _write(self, cluster: str, batch: _Batch) -> None:
+        async with self._write_lock:
+            batch.started = True  # from here on, newcomers open the next batch
+            text = load_file(cluster, batch.accounts.values(), sorted(batch.pairs), batch.defaults)
+            await self._sacctmgr(cluster, "load", "file=/dev/stdin", input_text=text)
+        if self.known is not None:
+            self.known.setdefault(cluster, set()).update(batch.pairs)
+            self.known[cluster].update((account, "") for account in batch.accounts)
 
     async def hold(self, account: str, held: bool) -> None:
         """Stop (or allow again) every job of ``account`` on every cluster."""

@@ -87,7 +87,7 @@ async def _ensure_in_slurm(spawner, gate: SpendingGate, account: str, personal: 
     key = (spawner._site_key, account, username)
     if key in _in_slurm:
         return
-    slurm = _slurm.setdefault(spawner._site_key, SlurmAccounts(gate.site))
+    slurm = _slurm.setdefault(spawner._site_key, SlurmAccounts(gate.site, remember=True))
     defaults = {username: account} if personal else {}
     try:
         await slurm.sync([Wanted(account, f"corehour {account}", (username,))], defaults)
