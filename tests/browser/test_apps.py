@@ -1,6 +1,8 @@
 """The app centre in a real browser: Job Composer launched by link, rendered by Voila, used."""
 
 import json
+import pwd
+from pathlib import Path
 
 import pytest
 from selenium.webdriver.common.by import By
@@ -39,6 +41,11 @@ def output(browser) -> str:
 def test_job_composer_submits_a_template_and_refuses_bad_input(portal, browser):
     user = "chtest1"
     wait = WebDriverWait(browser, 150)
+    # JupyterLab reopens the tabs of a person's last visit, which for this person may be the
+    # terminal an earlier run of this test opened: start with none, as a new person would.
+    home = Path(pwd.getpwnam(user).pw_dir)
+    for saved in (home / ".jupyter" / "lab" / "workspaces").glob("*.jupyterlab-workspace"):
+        saved.unlink()
     log_in(browser, portal, user)
     browser.get(f"{portal.url}/hub/home")
     tile = wait.until(lambda b: b.find_element(By.ID, f"tile-{APP}"))
