@@ -123,7 +123,7 @@ class SlurmAccounts:
         result = await self.run(
             cluster_argv(self.site.clusters[cluster], argv),
             timeout=self.timeout,
-            **({"input_text": input_text} if input_text is not None else {}),
+            input_text=input_text,
         )
         if not result.ok and "Nothing new added" in result.stdout:
             # Someone else (another spawn, or the billing service) added it meanwhile.

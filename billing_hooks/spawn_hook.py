@@ -20,7 +20,6 @@ from spawners.options import SpawnRequest
 
 _gates: dict[tuple[str, str], SpendingGate] = {}
 _slurm: dict[str, SlurmAccounts] = {}
-_in_slurm: set[tuple[str, str, str]] = set()
 
 
 class SpawnRefused(Exception):
@@ -84,9 +83,7 @@ def _check_course(gate: SpendingGate, account: str, username: str, request: Spaw
 
 async def _ensure_in_slurm(spawner, gate: SpendingGate, account: str, personal: bool) -> None:
     username = spawner.user.name
-    key = (spawner._site_key, account, username)
-    if key in _in_slurm:
-        return
+    # It remembers the associations it has seen: a known person costs no sacctmgr call.
     slurm = _slurm.setdefault(spawner._site_key, SlurmAccounts(gate.site, remember=True))
     defaults = {username: account} if personal else {}
     try:
@@ -97,7 +94,6 @@ async def _ensure_in_slurm(spawner, gate: SpendingGate, account: str, personal: 
             "account",
             f"Slurm could not be told about account {account}: {e}. Try again shortly.",
         ) from None
-    _in_slurm.add(key)
 
 
 def form_billing(spawner) -> dict:
