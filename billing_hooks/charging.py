@@ -21,6 +21,8 @@ from fractions import Fraction
 
 BUCKET_SECONDS = 3600
 MC_PER_CREDIT = 1000
+# The ledger keeps milli-credits in 64-bit integers: below 9.2 × 10¹⁵ credits.
+MAX_CREDIT_DIGITS = 15
 
 
 @dataclass(frozen=True)
@@ -231,6 +233,10 @@ def parse_credits(text: str) -> int:
         raise ValueError(f"'{text}' is not a number") from None
     if not value.is_finite():
         raise ValueError(f"'{text}' is not a finite number")
+    if value.adjusted() >= MAX_CREDIT_DIGITS:  # '1e500000' is short, but int() of it takes seconds
+        raise ValueError(
+            f"'{text[:40]}' is too large: at most {MAX_CREDIT_DIGITS} digits before the point"
+        )
     scaled = value * MC_PER_CREDIT
     if scaled != scaled.to_integral_value():
         raise ValueError(f"'{text}' has more than 3 decimal places")

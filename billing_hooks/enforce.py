@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -25,6 +26,9 @@ from spawners.site_config import Site
 from spawners.slurm_cli import cluster_argv, run_command
 
 log = logging.getLogger("corehour.enforce")
+# sacctmgr modify is a write to slurmdbd, so the unbilled accounts' hold is not renewed
+# every metering cycle.
+UNBILLED_RECHECK_SECONDS = 600
 
 
 @dataclass(frozen=True)
@@ -109,6 +113,36 @@ def add_notice(
     session.execute(statement.on_conflict_do_nothing(index_elements=["dedupe_key"]))
 
 
+async def release_if_covered(
+    sessions: sessionmaker[Session], slurm: SlurmAccounts, account_name: str
+) -> bool:
+    """Release a held account in Slurm at once when a payment has covered it again, so a
+    top-up does not wait for the next metering cycle; True if it was released."""
+
+    def covered() -> bool:
+        with sessions() as session:
+            account = session.scalar(select(Account).where(Account.name == account_name))
+            return account is not None and account.held_in_slurm and account.available_mc > 0
+
+    if not await asyncio.to_thread(covered):
+        return False
+    try:
+        await slurm.hold(account_name, False)
+    except SacctmgrError as e:
+        log.error("could not release %s in Slurm (the next cycle retries): %s", account_name, e)
+        return False
+
+    def mark() -> None:
+        with sessions.begin() as session:
+            session.execute(
+                update(Account).where(Account.name == account_name).values(held_in_slurm=False)
+            )
+
+    await asyncio.to_thread(mark)
+    log.info("account %s was topped up: released in Slurm", account_name)
+    return True
+
+
 class Enforcer:
     def __init__(
         self,
@@ -126,8 +160,10 @@ class Enforcer:
         self.slurm = slurm
         self.usage_url = usage_url
         self.slurm_timeout = slurm_timeout
+        self._unbilled_due = 0.0
 
     async def run(self) -> Plan:
+        await self._hold_unbilled()
         accounts = await asyncio.to_thread(self._snapshot)
         decided = plan(accounts, self.site.billing.warn_at_percent)
         await asyncio.to_thread(self._warn, decided.warnings)
@@ -136,6 +172,19 @@ class Enforcer:
         for account in decided.recovered:
             await self._release(account)
         return decided
+
+    async def _hold_unbilled(self) -> None:
+        """Slurm accounts outside the ledger stay held, so ``sbatch --account=corehour`` from a
+        terminal is refused instead of running free.  Set at start and again every
+        ``UNBILLED_RECHECK_SECONDS``, so a hold someone lifts by hand comes back."""
+        if time.monotonic() < self._unbilled_due:
+            return
+        try:
+            for account in self.site.billing.unbilled_accounts:
+                await self.slurm.hold(account, True)
+            self._unbilled_due = time.monotonic() + UNBILLED_RECHECK_SECONDS
+        except SacctmgrError as e:
+            log.error("could not hold the unbilled accounts in Slurm (retrying next cycle): %s", e)
 
     def _snapshot(self) -> list[AccountSnapshot]:
         with self.sessions() as session:

@@ -1,6 +1,7 @@
 """Before a spawn: which accounts a person may charge, the price, and whether it is covered.
 
-Used in the hub process by the spawner.  The price of a request is the price of its
+Used in the hub process by the spawner, always on a ledger thread (ledger_calls.py), whose
+engines time out (``timeout_s``).  The price of a request is the price of its
 TRES at the partition's current rate, times the account's tier multiplier; with "auto"
 the dearest candidate cluster is quoted, so a quote is never too low.
 """
@@ -76,13 +77,21 @@ def refusal(
 class SpendingGate:
     """The ledger as the spawner sees it."""
 
-    def __init__(self, site: Site, database_url: str, usage_url: str = "/services/billing/usage"):
+    def __init__(
+        self,
+        site: Site,
+        database_url: str,
+        usage_url: str = "/services/billing/usage",
+        timeout_s: float | None = None,
+    ):
         assert site.billing is not None
         self.site = site
         self.billing: Billing = site.billing
         self.rates = RateBook.from_site(site.billing)
         upgrade(database_url)
-        self.sessions = session_factory(make_engine(database_url))
+        self.sessions = session_factory(make_engine(database_url, timeout_s=timeout_s))
+        # Most spawns only read: they never wait for SQLite's write lock.
+        self.reads = session_factory(make_engine(database_url, read_only=True, timeout_s=timeout_s))
         self.usage_url = usage_url
 
     def top_up_hint(self) -> str:
@@ -93,6 +102,10 @@ class SpendingGate:
 
     def accounts_for(self, username: str) -> list[AccountChoice]:
         """The accounts ``username`` may charge, personal first; creates the personal one."""
+        with self.reads() as session:
+            accounts = accounts_of(session, username)
+            if any(a.name == personal_account_name(username) for a, _role in accounts):
+                return [_choice(account) for account, _role in accounts]
         with self.sessions.begin() as session:
             site_personal_account(session, username, self.billing)
             return [_choice(account) for account, _role in accounts_of(session, username)]

@@ -1,61 +1,63 @@
 """What the hub's own pages show about billing: balances and recent notices.
 
 ``c.JupyterHub.template_vars["corehour_billing"]`` is :func:`page_values`, called with
-the current user for every hub page (None when nobody is logged in).
+the current user for every hub page (None when nobody is logged in).  JupyterHub calls it
+synchronously on its event loop, so the ledger is read on a ledger thread and a page waits
+for it only briefly (ledger_calls.Latest): when the ledger does not answer, pages show the
+last balances they had, or none, with a notice, and render at once.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from decimal import Decimal
 from functools import partial
 
 from sqlalchemy import select
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
 
-from billing_hooks.charging import format_credits
+from billing_hooks import ledger_calls
+from billing_hooks.charging import RateBook, format_credits
 from billing_hooks.db import make_engine, session_factory, upgrade
-from billing_hooks.gate import SpendingGate, quote_mc_per_hour, request_tres
+from billing_hooks.gate import quote_mc_per_hour, request_tres
 from billing_hooks.ledger import accounts_of
 from billing_hooks.models import Enrolment, Notice, now
 from spawners.options import validate_user_options
 
 NOTICE_DAYS = 3
+STALE = "Balances may be out of date: the billing ledger does not answer right now."
+UNAVAILABLE = "Balances cannot be shown right now: the billing ledger does not answer."
 log = logging.getLogger("corehour.billing")
-_sessions: dict[str, object] = {}
+_sessions: dict[str, sessionmaker[Session]] = {}
+_sessions_lock = threading.Lock()
 
 
-def page_values(user, database_url: str, prefix: str, currency: str) -> dict | None:
-    """Never raises: a ledger that cannot be reached must not take the hub's pages down."""
+def page_values(user, latest: ledger_calls.Latest, prefix: str, currency: str) -> dict | None:
+    """Never waits long and never raises: the ledger must not take the hub's pages down."""
     if user is None:
         return None
-    try:
-        return _values(user, database_url, prefix, currency)
-    except SQLAlchemyError as e:
-        log.error("billing values for %s unavailable: %s", user.name, e)
-        return {
-            "usage_url": f"{prefix}usage",
-            "admin_url": f"{prefix}admin",
-            "courses_url": f"{prefix}courses",
-            "in_courses": False,
-            "currency": currency,
-            "accounts": [],
-            "notices": [{"level": "warning", "message": "Balances cannot be shown right now."}],
-        }
+    values, current = latest.get(user.name)
+    notices = [] if current else [{"level": "warning", "message": STALE if values else UNAVAILABLE}]
+    values = values or {"in_courses": False, "accounts": [], "notices": []}
+    return {
+        "usage_url": f"{prefix}usage",
+        "admin_url": f"{prefix}admin",
+        "courses_url": f"{prefix}courses",
+        "currency": currency,
+        **values,
+        "notices": notices + values["notices"],
+    }
 
 
-def _values(user, database_url: str, prefix: str, currency: str) -> dict:
-    if database_url not in _sessions:
-        upgrade(database_url)
-        # Read-only: every hub page asks, and none should queue behind a metering cycle.
-        _sessions[database_url] = session_factory(make_engine(database_url, read_only=True))
-    sessions = _sessions[database_url]
-    with sessions() as session:
-        accounts = accounts_of(session, user.name)
+def ledger_values(database_url: str, username: str) -> dict:
+    """On a ledger thread: ``username``'s accounts, recent notices and whether in a course."""
+    with _reader(database_url)() as session:
+        accounts = accounts_of(session, username)
         notices = session.scalars(
             select(Notice)
             .where(
-                Notice.username == user.name,
+                Notice.username == username,
                 Notice.dismissed.is_(False),
                 Notice.created_at >= now() - NOTICE_DAYS * 86400,
             )
@@ -63,14 +65,10 @@ def _values(user, database_url: str, prefix: str, currency: str) -> dict:
             .limit(5)
         ).all()
         in_courses = session.scalar(
-            select(Enrolment.id).where(Enrolment.username == user.name).limit(1)
+            select(Enrolment.id).where(Enrolment.username == username).limit(1)
         )
         return {
-            "usage_url": f"{prefix}usage",
-            "admin_url": f"{prefix}admin",
-            "courses_url": f"{prefix}courses",
             "in_courses": in_courses is not None,
-            "currency": currency,
             "accounts": [
                 {"label": a.display_name or a.name, "available": format_credits(a.available_mc)}
                 for a, _role in accounts
@@ -79,18 +77,31 @@ def _values(user, database_url: str, prefix: str, currency: str) -> dict:
         }
 
 
+def _reader(database_url: str) -> sessionmaker[Session]:
+    with _sessions_lock:
+        if database_url not in _sessions:
+            upgrade(database_url)
+            # Read-only: every hub page asks, and none should queue behind a metering cycle.
+            engine = make_engine(database_url, read_only=True, timeout_s=ledger_calls.TIMEOUT_S)
+            _sessions[database_url] = session_factory(engine)
+        return _sessions[database_url]
+
+
 def template_values(database_url: str, prefix: str, currency: str):
-    return partial(page_values, database_url=database_url, prefix=prefix, currency=currency)
+    latest = ledger_calls.Latest(partial(ledger_values, database_url))
+    return partial(page_values, latest=latest, prefix=prefix, currency=currency)
 
 
 def app_prices(site, database_url: str):
-    """``price(username, app)`` for the launcher's tiles: credits per hour at the base rate."""
-    gates: list[SpendingGate] = []
+    """``price(username, app)`` for the launcher's tiles: credits per hour at the base rate.
+
+    Rates come from the site file, so a tile's price never waits on the ledger.
+    ``database_url`` is unused; it stays for the configurer's call.
+    """
+    rates = RateBook.from_site(site.billing)
 
     def price(_username: str, app: dict) -> str | None:
         try:
-            if not gates:
-                gates.append(SpendingGate(site, database_url))
             options = {
                 "profile": app["profile"],
                 "image": app["image"],
@@ -102,7 +113,7 @@ def app_prices(site, database_url: str):
                 request.candidate_clusters if request.cluster == "auto" else (request.cluster,)
             )
             per_hour = quote_mc_per_hour(
-                gates[0].rates, clusters, request.partition, tres, Decimal(1), now()
+                rates, clusters, request.partition, tres, Decimal(1), now()
             )
         except Exception as e:  # a tile without a price beats a home page that fails
             log.error("no price for app %s: %s", app.get("slug"), e)

@@ -27,10 +27,10 @@ from billing_hooks.models import (
     Transaction,
     now,
 )
+from centre.names import ACCOUNT_NAME
 
 # A single top-up above this is almost certainly a typo (a million credits).
 MAX_TRANSACTION_MC = 1_000_000 * 1000
-ACCOUNT_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
 UNIX_NAME = re.compile(r"[a-z_][a-z0-9_-]{0,31}")
 
 
@@ -64,7 +64,7 @@ class NewAccount:
 
 
 def create_account(session: Session, spec: NewAccount, actor: str, opening_mc: int = 0) -> Account:
-    if not ACCOUNT_NAME.match(spec.name):
+    if not ACCOUNT_NAME.fullmatch(spec.name):
         raise LedgerError(
             "name", "use 1–63 lower-case letters, digits, '-' or '_', starting with a letter"
         )

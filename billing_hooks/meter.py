@@ -25,10 +25,10 @@ from billing_hooks.charging import NoRateError, RateBook
 from billing_hooks.ledger import insert_for, personal_account_name
 from billing_hooks.metering import Booking, Progress, plan_job
 from billing_hooks.models import Account, MeterCursor, MeteredJob
-from billing_hooks.usage import JobUsage, parse_sacct, parse_squeue
+from billing_hooks.usage import RUN_ENDED_STATES, JobUsage, parse_sacct, parse_squeue
 from spawners.site_config import Site
 from spawners.slurm_cli import CommandResult, cluster_argv, run_command
-from spawners.slurm_json import ENDED_STATES, SlurmOutputError
+from spawners.slurm_json import SlurmOutputError
 
 log = logging.getLogger("corehour.meter")
 
@@ -37,6 +37,10 @@ log = logging.getLogger("corehour.meter")
 SACCT_OVERLAP = 300
 # Without a cursor (a new ledger) the meter looks back this far for finished jobs.
 FIRST_LOOKBACK = 24 * 3600
+# One sacct read covers at most this much time.  After an outage the window would otherwise
+# grow without end, until one read no longer finishes within slurm_timeout and the meter
+# never catches up; bounded, each cycle reads the next slice until it reaches now.
+SACCT_MAX_WINDOW = 6 * 3600
 CHUNK = 500
 METER_LOCK = 0x636F7265  # pg_advisory_xact_lock key of the metering cycle
 
@@ -96,8 +100,9 @@ class Meter:
 
     async def read_cluster(self, name: str, cursor: int | None, now: int) -> ClusterReading:
         cluster = self.site.clusters[name]
-        reading = ClusterReading(name, sacct_until=now)
         since = (cursor - SACCT_OVERLAP) if cursor else now - FIRST_LOOKBACK
+        until = min(now, since + SACCT_MAX_WINDOW)
+        reading = ClusterReading(name, sacct_until=until)
         squeue, sacct = await asyncio.gather(
             self.run(cluster_argv(cluster, ["squeue", "--json"]), timeout=self.slurm_timeout),
             self.run(
@@ -107,13 +112,16 @@ class Meter:
                         "sacct",
                         "--json",
                         "--allusers",
-                        # Only jobs that ended in the window: running ones come from squeue,
+                        # Every run of a requeued or preempted job, not only its last one:
+                        # each run was allocated, and is billed up to its own end.
+                        "--duplicates",
+                        # Only runs that ended in the window: running ones come from squeue,
                         # and at site scale they are most of what sacct would print.
-                        f"--state={','.join(sorted(ENDED_STATES))}",
+                        f"--state={','.join(sorted(RUN_ENDED_STATES))}",
                         "--starttime",
                         _slurm_time(since),
                         "--endtime",
-                        _slurm_time(now),
+                        _slurm_time(until),
                     ],
                 ),
                 timeout=self.slurm_timeout,

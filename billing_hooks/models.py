@@ -134,7 +134,11 @@ class MeteredJob(Base):
     """One row per job the meter has seen: where its charging stands, for restarts."""
 
     __tablename__ = "metered_job"
-    __table_args__ = (UniqueConstraint("cluster", "job_id", "job_start"),)
+    __table_args__ = (
+        UniqueConstraint("cluster", "job_id", "job_start"),
+        # One account's (one person's) running jobs: reports.running_jobs, migration 0006.
+        Index("ix_metered_job_account_running", "account_id", "finished", "username"),
+    )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     cluster: Mapped[str] = mapped_column(String(64))
@@ -243,7 +247,12 @@ class Course(Base):
 
 
 class Enrolment(Base):
-    """One person in one course, as a student, a TA or an instructor."""
+    """One person in one course, as a student, a TA or an instructor.
+
+    Two things can give a role: a class list (an upload or the API: ``listed_role``) and the
+    identity provider's groups at sign-in (``sso_role``).  ``role``, which everything else
+    reads, is the higher of the two, so either can be taken back without undoing the other.
+    """
 
     __tablename__ = "enrolment"
     __table_args__ = (UniqueConstraint("course_id", "username"),)
@@ -256,8 +265,12 @@ class Enrolment(Base):
     email: Mapped[str] = mapped_column(String(254), default="")
     # A cap set for this student alone; None means the course's student_cap_mc.
     cap_mc: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
-    # Where the enrolment came from: "csv", "api" or "sso" (the identity provider's groups).
+    # Where the enrolment came from first: "csv", "api" or "sso" (the identity provider's groups).
     source: Mapped[str] = mapped_column(String(8))
+    # The role the class list gives; None when no list names this person.
+    listed_role: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    # The role the provider's groups gave at the last sign-in; None when they give none.
+    sso_role: Mapped[str | None] = mapped_column(String(16), nullable=True)
     created_at: Mapped[int] = mapped_column(BigInteger, default=now)
 
     course: Mapped[Course] = relationship(back_populates="enrolments")

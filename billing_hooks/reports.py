@@ -36,29 +36,30 @@ class RunningJob:
 def running_jobs(
     session: Session, account_ids: Sequence[int], username: str | None = None
 ) -> list[RunningJob]:
-    """Jobs still metered, with what they have cost so far."""
-    cost = (
-        select(
-            Charge.cluster,
-            Charge.job_id,
-            Charge.job_start,
-            func.sum(Charge.amount_mc).label("cost"),
-            func.max(Charge.cpus).label("cpus"),
-            func.max(Charge.gpus).label("gpus"),
-        )
-        .group_by(Charge.cluster, Charge.job_id, Charge.job_start)
-        .subquery()
-    )
+    """Jobs still metered in ``account_ids`` (of ``username`` only, when given), with what
+    they have cost so far.
+
+    The running jobs are found first (index ix_metered_job_account_running); only their own
+    charge rows are then summed (index ix_charge_job), so the cost of a call follows the
+    caller's running jobs, never the size of the charge table.
+    """
     query = (
-        select(MeteredJob, Account.name, cost.c.cost, cost.c.cpus, cost.c.gpus)
+        select(
+            MeteredJob,
+            Account.name,
+            func.sum(Charge.amount_mc),
+            func.max(Charge.cpus),
+            func.max(Charge.gpus),
+        )
         .join(Account, Account.id == MeteredJob.account_id)
         .join(
-            cost,
-            (cost.c.cluster == MeteredJob.cluster)
-            & (cost.c.job_id == MeteredJob.job_id)
-            & (cost.c.job_start == MeteredJob.job_start),
+            Charge,
+            (Charge.cluster == MeteredJob.cluster)
+            & (Charge.job_id == MeteredJob.job_id)
+            & (Charge.job_start == MeteredJob.job_start),
         )
-        .where(MeteredJob.finished.is_(False), MeteredJob.account_id.in_(account_ids))
+        .where(MeteredJob.account_id.in_(account_ids), MeteredJob.finished.is_(False))
+        .group_by(MeteredJob.id, Account.id)
         .order_by(MeteredJob.job_start)
     )
     if username is not None:

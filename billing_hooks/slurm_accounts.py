@@ -18,6 +18,8 @@ from spawners.site_config import Site
 from spawners.slurm_cli import CommandResult, cluster_argv, run_command
 
 Runner = Callable[..., Awaitable[CommandResult]]
+# Cancelled jobs take a moment to end; Slurm deletes an association only after they have.
+REMOVE_ATTEMPTS = 6
 
 
 class SacctmgrError(RuntimeError):
@@ -192,6 +194,39 @@ class SlurmAccounts:
         if self.known is not None:
             self.known.setdefault(cluster, set()).update(batch.pairs)
             self.known[cluster].update((account, "") for account in batch.accounts)
+
+    async def remove_members(self, account: str, users: Iterable[str]) -> None:
+        """Take ``users`` out of ``account`` on every cluster, so they can no longer submit to
+        it from anywhere.  Their jobs in it are cancelled first: Slurm refuses to delete an
+        association with active jobs, and a removed person must not keep spending."""
+        users = sorted(set(users))
+        if not users:
+            return
+        for cluster in self.site.clusters:
+            await self._remove_on(cluster, account, users)
+            if self.known is not None:
+                self.known.get(cluster, set()).difference_update((account, u) for u in users)
+
+    async def _remove_on(self, cluster: str, account: str, users: list[str]) -> None:
+        names = ",".join(users)
+        for attempt in range(REMOVE_ATTEMPTS):
+            cancel = ["scancel", f"--account={account}", f"--user={names}"]
+            await self.run(cluster_argv(self.site.clusters[cluster], cancel), timeout=self.timeout)
+            argv = ["sacctmgr", "-i", "delete", "user", f"name={names}", f"account={account}"]
+            result = await self.run(
+                cluster_argv(self.site.clusters[cluster], [*argv, f"cluster={cluster}"]),
+                timeout=self.timeout,
+            )
+            if result.ok or "Nothing deleted" in result.stdout:
+                return
+            if "Job(s) active" not in result.stdout + result.stderr:
+                detail = " ".join((result.stderr + " " + result.stdout).split())[:300]
+                raise SacctmgrError(f"sacctmgr on {cluster}: {detail or 'failed'}")
+            await asyncio.sleep(0.5 * (attempt + 1))  # the cancelled jobs are still ending
+        raise SacctmgrError(
+            f"sacctmgr on {cluster}: the jobs of {names} in {account} did not end in time; "
+            "repeat the removal in a minute"
+        )
 
     async def hold(self, account: str, held: bool) -> None:
         """Stop (or allow again) every job of ``account`` on every cluster."""

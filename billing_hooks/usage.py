@@ -22,6 +22,10 @@ from spawners.slurm_json import ENDED_STATES, SlurmOutputError, _number, _state,
 _NO_VALUE = 0xFFFFFFFE
 _MEM_UNITS = {"K": 1 / 1024, "M": 1, "G": 1024, "T": 1024 * 1024, "P": 1024**3}
 
+# A run that is over.  sacct --duplicates lists each earlier run of a requeued job as
+# REQUEUED, with the end of that run; the job itself goes on under the same id as a new run.
+RUN_ENDED_STATES = ENDED_STATES | {"REQUEUED"}
+
 
 @dataclass(frozen=True)
 class JobUsage:
@@ -174,7 +178,7 @@ def parse_sacct(text: str, cluster: str) -> list[JobUsage]:
         state_info = raw.get("state") if isinstance(raw.get("state"), Mapping) else {}
         state = _state(state_info.get("current"))
         end = _number(times.get("end")) or 0
-        ended = state in ENDED_STATES and end >= start
+        ended = state in RUN_ENDED_STATES and end >= start
         tres = raw.get("tres") if isinstance(raw.get("tres"), Mapping) else {}
         allocated = _tres_list(tres.get("allocated"))
         if allocated.cpus <= 0:

@@ -8,6 +8,10 @@ COREHOUR_LOG=/var/log/corehour
 COREHOUR_RUN=/run/corehour
 COREHOUR_CLUSTERS=(alpha beta)
 COREHOUR_ACCOUNT=corehour
+# Root only (0700/0600): generated passwords and database URLs, never in the repository or
+# on a command line. deploy/postgres.sh writes the portal's role there; deploy/hub.sh reads it.
+COREHOUR_SECRETS=/etc/corehour/secrets
+COREHOUR_ENV_FILE=${COREHOUR_ENV_FILE:-$COREHOUR_SECRETS/portal.env}
 
 say() { printf 'corehour: %s\n' "$*"; }
 die() {
@@ -31,6 +35,8 @@ on_cluster() {
 # sacctmgr talks to the slurmdbd that both clusters share; alpha's config names it.
 sacctmgr_i() { on_cluster alpha timeout 30 sacctmgr -i "$@"; }
 sacctmgr_q() { on_cluster alpha timeout 30 sacctmgr -n -P "$@"; }
+
+postgres_server_installed() { compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null; }
 
 answers_on() { timeout 2 bash -c ": </dev/tcp/$1/$2" 2>/dev/null; }
 

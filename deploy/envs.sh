@@ -185,7 +185,7 @@ install_hub() {
 }
 
 check_hub() {
-	"$1/bin/python" -c 'import jupyterhub, batchspawner, spawners, extensions, billing_hooks'
+	"$1/bin/python" -c 'import jupyterhub, batchspawner, centre, spawners, extensions, billing_hooks'
 }
 
 cmd_hub() {
@@ -331,7 +331,7 @@ cmd_apps() {
 	[ -d "$repo/voila_apps" ] || die "$repo has no voila_apps/ folder"
 	mkdir -p "$PREFIX"
 	fresh=$(mktemp -d "$PREFIX/apps.new.XXXXXX")
-	cp -r "$repo/spawners" "$repo/voila_apps" "$fresh/"
+	cp -r "$repo/centre" "$repo/spawners" "$repo/voila_apps" "$fresh/"
 	# Apps quote prices with billing's own arithmetic, not a copy of it; only the pure module.
 	mkdir "$fresh/billing_hooks"
 	cp "$repo/billing_hooks/__init__.py" "$repo/billing_hooks/charging.py" "$fresh/billing_hooks/"

@@ -34,6 +34,55 @@ print(hub.bind_url, hub.hub_ip, hub.hub_port, hub.proxy_api_url)' "$site"
 
 running() { start-stop-daemon --status --pidfile "$1" >/dev/null 2>&1; }
 
+system_path=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+
+# Run in the subshell that starts a daemon: nothing of the admin's shell reaches the proxy,
+# the hub or, through JupyterHub's env_keep, a notebook job. What the daemon needs is then
+# exported by name; secrets go in as variables, never as arguments (any local user reads
+# those in /proc).
+clean_environment() {
+	local name
+	for name in $(compgen -e); do export -n "${name?}" 2>/dev/null || true; done
+}
+
+# Where the hub's database and the ledger are, when the site keeps them on PostgreSQL: only
+# these two keys, from the root-only env file that deploy/postgres.sh starts.
+export_database_urls() {
+	[ -f "$COREHOUR_ENV_FILE" ] || return 0
+	local line key value
+	while IFS= read -r line || [ -n "$line" ]; do
+		key=${line%%=*}
+		value=${line#*=}
+		case $key in
+		COREHOUR_BILLING_DB | COREHOUR_HUB_DB_URL) [ -z "$value" ] || export "$key=$value" ;;
+		esac
+	done <"$COREHOUR_ENV_FILE"
+}
+
+# The env file holds database passwords: root's alone, or the hub does not start.
+check_env_file() {
+	[ -e "$COREHOUR_ENV_FILE" ] || return 0
+	local owner mode
+	read -r owner mode <<<"$(stat -c '%u %a' "$COREHOUR_ENV_FILE")"
+	[ "$owner" = 0 ] && [ $((8#$mode & 8#077)) = 0 ] ||
+		die "$COREHOUR_ENV_FILE (owner uid $owner, mode $mode) must belong to root with mode 600:" \
+			"run 'chown root: $COREHOUR_ENV_FILE; chmod 600 $COREHOUR_ENV_FILE', and change the passwords in it."
+}
+
+# The hub's state is root's alone: a 0700 folder of 0600 files (its database, cookie secret,
+# proxy token, single sign-on identities, the billing service's cookie secret). Files made by
+# an older corehour, world-readable, are fixed here; SQLite gives a database's -wal and -shm
+# files the database's own mode.
+ensure_private_state() {
+	install -d -m 0700 "$state"
+	chmod 0700 "$state"
+	find "$state" -maxdepth 1 -type f -perm /077 -exec chmod go-rwx {} +
+	# JupyterHub would make its SQLite database 0644 (SQLite takes an empty file as a new one).
+	if [ ! -e "$state/jupyterhub.sqlite" ] && ! grep -qs '^COREHOUR_HUB_DB_URL=.' "$COREHOUR_ENV_FILE"; then
+		install -m 0600 /dev/null "$state/jupyterhub.sqlite"
+	fi
+}
+
 start_proxy() {
 	running "$proxy_pid" && return 0
 	local url hub_ip hub_port api_url host port api_host api_port
@@ -43,24 +92,30 @@ start_proxy() {
 	api_host=$(printf '%s' "$api_url" | sed -E 's#^https?://([^:/]+).*#\1#')
 	api_port=$(printf '%s' "$api_url" | sed -nE 's#^https?://[^:/]+:([0-9]+).*#\1#p')
 	say "starting configurable-http-proxy on $host:${port:-80}"
-	env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin CONFIGPROXY_AUTH_TOKEN="$(cat "$proxy_token_file")" \
-		start-stop-daemon --start --background --make-pidfile --pidfile "$proxy_pid" --startas /bin/bash -- -c \
-		"exec configurable-http-proxy --ip '$host' --port '${port:-80}' --api-ip '$api_host' --api-port '${api_port:-8001}' \
-		--default-target http://$hub_ip:$hub_port --error-target http://$hub_ip:$hub_port/hub/error \
-		>>'$COREHOUR_LOG/proxy.log' 2>&1"
+	(
+		clean_environment
+		PATH=$system_path CONFIGPROXY_AUTH_TOKEN=$(cat "$proxy_token_file") \
+			exec start-stop-daemon --start --background --make-pidfile --pidfile "$proxy_pid" --startas /bin/bash -- -c \
+			"exec configurable-http-proxy --ip '$host' --port '${port:-80}' --api-ip '$api_host' --api-port '${api_port:-8001}' \
+			--default-target http://$hub_ip:$hub_port --error-target http://$hub_ip:$hub_port/hub/error \
+			>>'$COREHOUR_LOG/proxy.log' 2>&1"
+	)
 }
 
 start_hub() {
 	running "$hub_pid" && return 0
 	say "starting JupyterHub (log: $COREHOUR_LOG/jupyterhub.log)"
-	# A clean environment: whatever the admin's shell holds must not reach the hub or,
-	# through JupyterHub's env_keep, every notebook job.
-	(cd "$state" && env -i \
-		PATH=/opt/corehour/hub/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
-		LANG=C.UTF-8 HOME=/root COREHOUR_SITE="$site" COREHOUR_STATE_DIR="$state" \
-		CONFIGPROXY_AUTH_TOKEN="$(cat "$proxy_token_file")" \
-		start-stop-daemon --start --background --make-pidfile --pidfile "$hub_pid" --startas /bin/bash -- -c \
-		"exec /opt/corehour/hub/bin/jupyterhub -f '$repo/jupyterhub_config.py' >>'$COREHOUR_LOG/jupyterhub.log' 2>&1")
+	# The hub works in its state folder, and so do the services it starts: the billing
+	# service keeps its cookie secret there.
+	(
+		clean_environment
+		export_database_urls
+		PATH=/opt/corehour/hub/bin:$system_path LANG=C.UTF-8 HOME=/root COREHOUR_SITE=$site \
+			COREHOUR_STATE_DIR=$state CONFIGPROXY_AUTH_TOKEN=$(cat "$proxy_token_file") \
+			exec start-stop-daemon --start --background --chdir "$state" --make-pidfile --pidfile "$hub_pid" \
+			--startas /bin/bash -- -c \
+			"exec /opt/corehour/hub/bin/jupyterhub -f '$repo/jupyterhub_config.py' >>'$COREHOUR_LOG/jupyterhub.log' 2>&1"
+	)
 }
 
 wait_healthy() {
@@ -82,14 +137,15 @@ stop_one() {
 }
 
 need_root
-mkdir -p "$state" "$COREHOUR_LOG" "$COREHOUR_RUN"
-chmod 700 "$state"
+mkdir -p "$COREHOUR_LOG" "$COREHOUR_RUN"
+ensure_private_state
 [ -s "$proxy_token_file" ] || (umask 077 && random_password 48 >"$proxy_token_file")
 
 case "${1:-}" in
 start)
 	[ -f "$site" ] || die "no site file at $site; run './corehour up' or set COREHOUR_SITE."
 	site_endpoints >/dev/null
+	check_env_file
 	start_proxy
 	start_hub
 	wait_healthy
@@ -102,6 +158,7 @@ stop)
 restart)
 	[ -f "$site" ] || die "no site file at $site; run './corehour up' or set COREHOUR_SITE."
 	site_endpoints >/dev/null
+	check_env_file
 	stop_one "$hub_pid"
 	start_proxy
 	start_hub

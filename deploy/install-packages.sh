@@ -4,8 +4,8 @@
 #
 # Database servers are installed only when nothing answers on their port, so a machine
 # that already runs MariaDB (127.0.0.1:3306) or PostgreSQL (127.0.0.1:5432) keeps its own.
-# A PostgreSQL server started here trusts connections from 127.0.0.1: fine for a test
-# database on a development machine, never for production.
+# deploy/postgres.sh then starts PostgreSQL and gives the portal its own role with a password;
+# it adds no trust line to pg_hba.conf.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -25,8 +25,6 @@ packages=(
 installed_packages() {
 	dpkg-query -W -f='${Package} ${db:Status-Status}\n' "$@" 2>/dev/null | awk '$2 == "installed" { print $1 }' || true
 }
-
-postgres_server_installed() { compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null; }
 
 # What is missing, as a list of Debian packages.
 missing_packages() {
@@ -59,24 +57,6 @@ apt_install() {
 	[ "$rc" -eq 0 ] || die "apt-get failed (exit $rc); see the messages above."
 }
 
-# Starts the local PostgreSQL cluster when nothing answers on 127.0.0.1:5432.
-ensure_postgres_running() {
-	answers_on 127.0.0.1 5432 && return
-	local version hba
-	version=$(find /etc/postgresql -mindepth 1 -maxdepth 1 -printf '%f\n' 2>/dev/null | sort -V | tail -n 1)
-	[ -n "$version" ] || die "PostgreSQL is installed but has no cluster under /etc/postgresql; run pg_createcluster."
-	hba=/etc/postgresql/$version/main/pg_hba.conf
-	if ! grep -qE '^host[[:space:]]+all[[:space:]]+all[[:space:]]+127\.0\.0\.1/32[[:space:]]+trust' "$hba"; then
-		sed -i '1i # corehour: local test databases, no password from 127.0.0.1\nhost all all 127.0.0.1/32 trust' "$hba"
-		say "PostgreSQL $version: trusting connections from 127.0.0.1 ($hba)"
-	fi
-	pg_ctlcluster --skip-systemctl-redirect "$version" main start
-	local deadline=$((SECONDS + 10))
-	until answers_on 127.0.0.1 5432 || [ "$SECONDS" -ge "$deadline" ]; do sleep 0.2; done
-	answers_on 127.0.0.1 5432 || die "PostgreSQL $version did not start; see /var/log/postgresql/."
-	say "PostgreSQL $version: running on 127.0.0.1:5432"
-}
-
 ensure_proxy() {
 	if command -v configurable-http-proxy >/dev/null; then return; fi
 	say "installing configurable-http-proxy@$chp_version with npm"
@@ -93,7 +73,7 @@ main() {
 	else
 		say "Debian packages: all present"
 	fi
-	ensure_postgres_running
+	"$here/postgres.sh" ensure
 	ensure_proxy
 	say "packages ready: slurm $(slurmd -V | awk '{print $NF}'), node $(node --version)," \
 		"configurable-http-proxy $(configurable-http-proxy --version 2>/dev/null || echo '?')"

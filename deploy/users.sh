@@ -17,9 +17,18 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 logins_file=$COREHOUR_VAR/demo-logins.txt
 demo_users=("alice user" "bob user" "hpcadmin admin")
 
+# People's uids, as Debian's adduser hands them out; below is system accounts (root is 0),
+# above are the reserved ranges and nobody. The hub's own rule is in centre/people.py.
+min_uid=${COREHOUR_MIN_UID:-1000}
+max_uid=59999
+
 check_name() {
+	local uid
 	[[ $1 =~ ^[a-z_][a-z0-9_-]{0,31}$ ]] ||
 		die "'$1' is not a valid user name: use 1-32 lower-case letters, digits, '_' or '-', starting with a letter or '_'."
+	uid=$(id -u "$1" 2>/dev/null) || return 0
+	[ "$uid" -ge "$min_uid" ] && [ "$uid" -le "$max_uid" ] ||
+		die "'$1' is a system account (uid $uid); portal people have uids $min_uid to $max_uid."
 }
 
 # Members of this Unix group may log in to the portal (site file: hub.allowed_groups).

@@ -13,6 +13,8 @@ import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from centre.names import ACCOUNT_NAME
+
 _SLUG = re.compile(r"[a-z][a-z0-9_-]{0,31}")
 _JOB_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 _PATH = re.compile(r"/[A-Za-z0-9._/%+-]*")
@@ -38,9 +40,10 @@ class JobSpec:
 def _check(spec: JobSpec) -> None:
     if not _JOB_NAME.fullmatch(spec.job_name):
         raise ValueError(f"job_name {spec.job_name!r} is not a safe job name")
-    for field in ("partition",) + (("account",) if spec.account else ()):
-        if not _SLUG.fullmatch(getattr(spec, field)):
-            raise ValueError(f"{field} {getattr(spec, field)!r} is not a slug")
+    if not _SLUG.fullmatch(spec.partition):
+        raise ValueError(f"partition {spec.partition!r} is not a slug")
+    if spec.account and not ACCOUNT_NAME.fullmatch(spec.account):
+        raise ValueError(f"account {spec.account!r} is not an account name")
     for field in ("cores", "memory_gb", "walltime_minutes"):
         value = getattr(spec, field)
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:

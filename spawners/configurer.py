@@ -95,9 +95,15 @@ def update_oidc(c, site: Site, state_dir: Path) -> None:
     oidc.username_claim = auth.username_claim
     oidc.groups_claim = auth.groups_claim
     oidc.provider_admin_groups = set(auth.admin_groups)
+    oidc.course_groups_prefix = auth.course_groups_prefix
+    oidc.min_uid = site.hub.min_uid
+    oidc.reserved_names = set(site.hub.reserved_names)
+    oidc.adopt_directory_accounts = auth.adopt_directory_accounts
     oidc.identity_db_url = f"sqlite:///{state_dir / 'identities.sqlite'}"
     # Whoever the provider signs in is a person here; the course code decides what they see.
     oidc.allow_all = True
+    # Still admins for API tokens made on the hub's host, but no sign-in can become one of
+    # them: the authenticator refuses these names (admin comes from auth.admin_groups).
     c.Authenticator.admin_users = set(site.hub.admin_users)
 
 
@@ -120,6 +126,8 @@ def update_billing(c, site: Site, site_path: str | Path) -> None:
         return
     from billing_hooks.db import database_url
     from billing_hooks.hub_pages import template_values
+    from extensions.courses.hub_api import CUSTOM_SCOPES
+    from extensions.courses.hub_api import SYNC_SCOPE as COURSE_SYNC_SCOPE
 
     url = database_url(site.billing.database_url)
     environment = {"COREHOUR_BILLING_DB": url, "COREHOUR_SITE": str(site_path)}
@@ -146,22 +154,23 @@ def update_billing(c, site: Site, site_path: str | Path) -> None:
             "environment": environment,
         },
     ]
+    c.JupyterHub.custom_scopes = CUSTOM_SCOPES
     c.JupyterHub.load_roles = [
         {"name": "user", "scopes": ["self", "access:services!service=billing"]},
         {
             "name": "billing",
             "services": ["billing"],
             # Reads who is admin, finds the server of a job and stops it when money runs out;
-            # runs the course pages: syncs course groups (admin:groups, admin:users, for the
-            # corehour course API in the hub) and starts and stops students' course servers.
+            # runs the course pages: syncs course groups (only through corehour's course API
+            # in the hub, never admin:users or admin:groups) and starts and stops students'
+            # course servers.
             "scopes": [
                 "list:users",
                 "read:users",
                 "read:servers",
                 "admin:server_state",
                 "servers",
-                "admin:groups",
-                "admin:users",
+                COURSE_SYNC_SCOPE,
             ],
         },
         {
@@ -184,15 +193,21 @@ def update_courses(c, site: Site, database_url: str) -> None:
     from extensions.courses.hub_api import extra_handlers
     from extensions.courses.roles import hub_roles
     from extensions.courses.sso_sync import make_post_auth_hook
-    from extensions.courses.store import course_slugs
+    from extensions.courses.store import course_students
 
     c.JupyterHub.extra_handlers = extra_handlers()
-    for slug in course_slugs(database_url):
-        c.JupyterHub.load_roles.extend(hub_roles(slug))
+    for slug, students in course_students(database_url).items():
+        c.JupyterHub.load_roles.extend(hub_roles(slug, students))
     if site.auth.kind == "oidc":
-        sessions = session_factory(make_engine(database_url))
+        from billing_hooks.ledger_calls import TIMEOUT_S
+
+        # A sign-in waits for the ledger at most this long; a dead ledger fails it with a
+        # message instead of holding the person at the login page.
+        sessions = session_factory(make_engine(database_url, timeout_s=TIMEOUT_S))
+        from billing_hooks.slurm_accounts import SlurmAccounts
+
         c.CorehourOIDCAuthenticator.post_auth_hook = make_post_auth_hook(
-            sessions, site.courses.create_unix_accounts
+            sessions, site.courses.create_unix_accounts, SlurmAccounts(site).remove_members
         )
 
 

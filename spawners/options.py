@@ -19,6 +19,8 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from centre.names import ACCOUNT_NAME
+
 from .site_config import IntRange, Site
 
 AUTO = "auto"
@@ -32,7 +34,7 @@ ALLOWED_KEYS = (
     "image",
     "account",
 )
-_ACCOUNT = re.compile(r"[a-z][a-z0-9_-]{0,62}")
+
 
 _DIGITS = re.compile(r"[0-9]{1,6}")
 _DECIMAL = re.compile(r"[0-9]{1,5}(\.[0-9]{1,3})?")
@@ -149,7 +151,7 @@ def validate_user_options(options: Mapping[str, object] | None, site: Site) -> S
     image = _choice("image", options.get("image", profile.image_default), profile.images)
 
     account = options.get("account") or None
-    if account is not None and not (isinstance(account, str) and _ACCOUNT.fullmatch(account)):
+    if account is not None and not (isinstance(account, str) and ACCOUNT_NAME.fullmatch(account)):
         raise OptionError(
             "account",
             f"{str(account)[:40]!r} is not an account name (lower-case letters, digits, '-', '_').",

@@ -27,6 +27,8 @@ from pydantic import (
     model_validator,
 )
 
+from centre.people import DEFAULT_MIN_UID, DEFAULT_RESERVED_NAMES, PersonRules
+
 # Names end up as Slurm arguments and in file paths, so they are slugs.
 Slug = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_-]{0,31}$")]
 AbsolutePath = Annotated[str, StringConstraints(pattern=r"^/[A-Za-z0-9._/+-]*$")]
@@ -123,6 +125,23 @@ class HubSettings(_Model):
     hub_connect_ip: str = ""
     admin_users: tuple[str, ...] = ()
     allowed_groups: tuple[str, ...] = ("corehour",)
+    min_uid: int = Field(
+        DEFAULT_MIN_UID,
+        ge=1,
+        le=2**31 - 1,
+        description="No server or job runs as an account whose uid is lower (root is 0).",
+    )
+    reserved_names: tuple[str, ...] = Field(
+        DEFAULT_RESERVED_NAMES,
+        description="Names never handed out by enrolment or sign-in, and never run as.",
+    )
+
+    def person_rules(self) -> PersonRules:
+        """Who may run jobs here (centre/people.py)."""
+        return PersonRules.of(
+            self.min_uid, self.reserved_names, self.admin_users, self.allowed_groups
+        )
+
     named_server_limit_per_user: int = Field(3, ge=1, le=100)
     poll_interval: float = Field(30.0, gt=0, le=3600)
     start_timeout: int = Field(300, gt=0, le=86400)
@@ -159,7 +178,7 @@ class Billing(_Model):
     """Metering and enforcement settings; the ledger itself lives in the database."""
 
     database_url: str = Field(
-        "sqlite:////var/lib/corehour/billing.sqlite",
+        "sqlite:////var/lib/corehour/ledger/billing.sqlite",
         description="SQLAlchemy URL of the ledger; COREHOUR_BILLING_DB overrides it.",
     )
     service_url: str = Field(
@@ -167,6 +186,12 @@ class Billing(_Model):
         description="Where the hub starts the billing service; the proxy routes /services/billing/ there.",
     )
     currency: str = Field("credits", min_length=1, max_length=16)
+    unbilled_accounts: tuple[Slug, ...] = Field(
+        ("corehour",),
+        description="Slurm accounts outside the ledger that people are associated with (the "
+        "one deploy/users.sh adds everyone to); billing holds them so that no job escapes "
+        "the ledger with --account.",
+    )
     meter_interval: float = Field(60, ge=1, le=3600)
     minimum_run_minutes: int = Field(15, ge=0, le=24 * 60)
     warn_at_percent: tuple[int, ...] = (20, 5)
@@ -231,7 +256,22 @@ class Auth(_Model):
     )
     username_claim: ClaimName = "email"
     groups_claim: ClaimName = "groups"
-    admin_groups: tuple[Annotated[str, StringConstraints(min_length=1)], ...] = ()
+    admin_groups: tuple[Annotated[str, StringConstraints(min_length=1)], ...] = Field(
+        (),
+        description="Provider groups whose members are hub admins; under oidc the only way "
+        "to admin (hub.admin_users cannot sign in through the provider).",
+    )
+    course_groups_prefix: Annotated[str, StringConstraints(pattern=r"^\S{1,64}$")] = Field(
+        "corehour:",
+        description="Only provider groups that start with this give course roles, with it "
+        "taken off (corehour:course-<slug>-instructors); pick one under which only the "
+        "centre's identity admins can make groups.",
+    )
+    adopt_directory_accounts: bool = Field(
+        False,
+        description="Let a first sign-in take an existing account that only the directory "
+        "(LDAP/SSSD) knows; accounts in /etc/passwd are never taken (docs/sso.md).",
+    )
     scopes: tuple[Annotated[str, StringConstraints(pattern=r"^[!#-\[\]-~]+$")], ...] = (
         "openid",
         "email",
@@ -403,6 +443,25 @@ def parse_site(data: object, source: str = "<site>") -> Site:
         return Site.model_validate(data)
     except ValidationError as e:
         raise SiteConfigError(_format_errors(e, source)) from None
+
+
+# What a job may know of the site: what is offered and at what price, and who may run jobs.
+# Never the authenticator, the courses' settings, the admins or any URL of the portal's own
+# services (a database URL can carry a password), because a person reads their job's
+# environment.
+PUBLIC_HUB_KEYS = {"min_uid", "reserved_names", "allowed_groups"}
+PRIVATE_BILLING_KEYS = {"database_url", "service_url"}
+
+
+def public_site(site: Site) -> dict:
+    """The part of ``site`` that jobs get (as ``COREHOUR_SITE_JSON``); it parses as a Site."""
+    data = site.model_dump(
+        mode="json", include={"clusters", "images", "profiles", "default_profile"}
+    )
+    data["hub"] = site.hub.model_dump(mode="json", include=PUBLIC_HUB_KEYS)
+    if site.billing is not None:
+        data["billing"] = site.billing.model_dump(mode="json", exclude=PRIVATE_BILLING_KEYS)
+    return data
 
 
 def load_site(path: str | Path) -> Site:

@@ -2,7 +2,7 @@
 
 A cluster is reached through its ``exec_prefix`` (e.g. ``ssh login.example.org``)
 and its own ``SLURM_CONF``.  Commands that act for a person go through the
-user prefix (``sudo -E -u {username}`` by default), so Slurm sees the person's
+user prefix (``sudo -n -u {username}`` by default), so Slurm sees the person's
 own Unix account.
 """
 

@@ -32,6 +32,8 @@ from jupyterhub.spawner import SpawnException
 from tornado import web
 from traitlets import Any, Bool, Dict, Float, Integer, List, Unicode, default, observe
 
+from centre.people import account_of, job_refusal
+
 from . import port_api
 from .apps import AppFiles, app_files
 from .batch_script import JobSpec, render_batch_script
@@ -39,7 +41,7 @@ from .form import render_options_form
 from .materials import default_url, place_argv
 from .options import AUTO, OptionError, SpawnRequest, options_from_form, validate_user_options
 from .routing import NoClusterAvailable, choose_cluster
-from .site_config import Site, parse_site
+from .site_config import Site, parse_site, public_site
 from .slurm_cli import CommandResult, cluster_argv, run_command
 from .slurm_json import parse_test_only, queue_position
 from .status_board import StatusBoard
@@ -49,6 +51,7 @@ port_api.install()
 _JOB_NAME_CHARS = frozenset(string.ascii_lowercase + string.digits + "-")
 _sites: dict[str, Site] = {}
 _boards: dict[str, StatusBoard] = {}
+_public_sites: dict[str, str] = {}
 
 
 def spawn_failed(message: str, reason: str, status_code: int = 500) -> SpawnException:
@@ -60,7 +63,22 @@ def spawn_failed(message: str, reason: str, status_code: int = 500) -> SpawnExce
     return error
 
 
+def person_refusal(spawner: CorehourSpawner) -> str | None:
+    """Why no server may run as this person, or None: never a system account, a reserved or
+    admin name, or someone outside the portal group (centre/people.py)."""
+    refusal = job_refusal(account_of(spawner.user.name), spawner.site_model.hub.person_rules())
+    if refusal is None:
+        return None
+    return (
+        f"No server can start for {spawner.user.name!r}: {refusal}. "
+        "If you think this is wrong, ask the centre's support."
+    )
+
+
 async def _apply_options(spawner: CorehourSpawner, user_options: dict) -> None:
+    refusal = person_refusal(spawner)
+    if refusal is not None:
+        raise web.HTTPError(403, refusal)
     try:
         request = validate_user_options(user_options, spawner.site_model)
     except OptionError as e:
@@ -85,10 +103,12 @@ class CorehourSpawner(SlurmSpawner):
 
     user_prefix = List(
         Unicode(),
-        default_value=["sudo", "-E", "-u", "{username}"],
+        default_value=["sudo", "-n", "-u", "{username}"],
         help="""argv prefix that runs a Slurm command as the person, with {username} filled in.
 
-        sudo's -E keeps the JupyterHub variables that the notebook server needs.
+        No -E: sudo resets the environment, and the rule deploy/sudo.sh installs keeps only
+        what the server's job needs (JUPYTERHUB_*, COREHOUR_SITE_JSON, SLURM_CONF).  -n makes
+        a missing rule an error at once instead of a password prompt nobody answers.
         """,
     ).tag(config=True)
 
@@ -272,16 +292,11 @@ class CorehourSpawner(SlurmSpawner):
         self._messages = []
         self.port = 0
         self._port_set = asyncio.Event()
+        refusal = person_refusal(self)
+        if refusal is not None:  # also here: a start need not come through apply_user_options
+            raise spawn_failed(refusal, "person_refused", 403)
         request = self.request or validate_user_options(self.user_options, self.site_model)
-        try:
-            home = pwd.getpwnam(self.user.name).pw_dir
-        except KeyError:
-            raise spawn_failed(
-                f"There is no Unix account named {self.user.name!r} on this system; "
-                "ask the centre's support to create one.",
-                "no_account",
-                403,
-            ) from None
+        home = pwd.getpwnam(self.user.name).pw_dir
         spec = self._job_spec(request, home)
         try:
             script = render_batch_script(spec)
@@ -358,9 +373,17 @@ class CorehourSpawner(SlurmSpawner):
 
     def get_env(self):
         env = super().get_env()
-        # App notebooks check their forms against the same site as the hub.
-        env["COREHOUR_SITE_JSON"] = json.dumps(self.site)
+        # App notebooks check their forms against the same site as the hub, but only its
+        # public part: the person can read this environment.
+        env["COREHOUR_SITE_JSON"] = self._public_site_json
         return env
+
+    @property
+    def _public_site_json(self) -> str:
+        key = self._site_key
+        if key not in _public_sites:
+            _public_sites[key] = json.dumps(public_site(self.site_model))
+        return _public_sites[key]
 
     def get_args(self):
         args = super().get_args()
@@ -556,13 +579,18 @@ class CorehourSpawner(SlurmSpawner):
         self.log.warning("Job %s on %s is still alive 10 s after scancel", job_id, cluster)
 
 
-def _options_form(spawner: CorehourSpawner) -> str:
-    billing = None
+async def _options_form(spawner: CorehourSpawner) -> str:
+    billing = notice = None
     if spawner.billing_database_url:
         from billing_hooks import spawn_hook
 
-        billing = spawn_hook.form_billing(spawner)
-    return render_options_form(spawner.site_model, billing)
+        # Off the event loop, with a deadline: a ledger that does not answer leaves the form
+        # without prices, and with a notice, instead of holding up the hub.
+        billing, notice = await spawn_hook.form_billing(spawner)
+    form = render_options_form(spawner.site_model, billing)
+    if notice:
+        form = f'<div class="alert alert-warning" role="status">{html.escape(notice)}</div>{form}'
+    return form
 
 
 def _form_to_options(formdata: dict[str, list[str]]) -> dict[str, str]:

@@ -32,19 +32,26 @@ class OIDCProvider:
         self.port = port
         self.issuer = f"http://127.0.0.1:{port}"
         self.log_path = workdir / "oidc_provider.log"
+        self.users_file = workdir / "oidc_users.json"
         workdir.mkdir(parents=True, exist_ok=True)
-        (workdir / "oidc_users.json").write_text(json.dumps(users))
+        self.set_users(users)
         self.argv = [
             sys.executable,
             "-m",
             "tests.oidc_provider",
             f"--port={port}",
-            f"--users={workdir / 'oidc_users.json'}",
+            f"--users={self.users_file}",
             f"--client-id={client_id}",
             f"--client-secret-file={client_secret_file}",
             *(f"--redirect-uri={uri}" for uri in redirect_uris),
         ]
         self.process: subprocess.Popen | None = None
+
+    def set_users(self, users: list[dict]) -> None:
+        """Who the provider knows from the next sign-in on (it reads the file each time)."""
+        partial = self.users_file.with_suffix(".partial")
+        partial.write_text(json.dumps(users))
+        partial.replace(self.users_file)
 
     def start(self) -> OIDCProvider:
         self.process = subprocess.Popen(

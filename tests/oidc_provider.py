@@ -18,9 +18,11 @@ It serves, on ``http://127.0.0.1:<port>`` (which is also its issuer):
   ``code_verifier`` is ``invalid_grant``, and a code works once, whatever the outcome;
 - ``/userinfo``: the person's claims for a bearer access token.
 
-Users come from a JSON file: ``[{"sub", "username", "password", "email", "name", "groups"}]``.
-Claims follow the granted scopes: ``email`` gives email, ``profile`` name and
-preferred_username, ``groups`` groups.
+Users come from a JSON file: ``[{"sub", "username", "password", "email", "name", "groups"}]``,
+plus ``"email_verified": false`` for an address the provider has not checked (the default is
+true).  The file is read at each sign-in, so a test can change someone's groups between two
+sign-ins.  Claims follow the granted scopes: ``email`` gives email and email_verified,
+``profile`` name and preferred_username, ``groups`` groups.
 """
 
 from __future__ import annotations
@@ -92,9 +94,9 @@ class AuthorizeError(Exception):
 
 
 class Provider:
-    def __init__(self, issuer: str, users: list[dict], client: Client):
+    def __init__(self, issuer: str, users_file: Path, client: Client):
         self.issuer = issuer
-        self.users = {user["username"]: user for user in users}
+        self.users_file = users_file
         self.client = client
         self.key = RSAKey.generate_key(
             2048, parameters={"kid": secrets.token_hex(8), "use": "sig", "alg": "RS256"}
@@ -124,7 +126,7 @@ class Provider:
         return {"keys": [self.key.as_dict(private=False)]}
 
     def claims(self, user: dict, scope: tuple[str, ...]) -> dict:
-        values = {**user, "email_verified": True, "preferred_username": user["username"]}
+        values = {"email_verified": True, **user, "preferred_username": user["username"]}
         claims = {"sub": user["sub"]}
         for name in scope:
             for claim in SCOPE_CLAIMS.get(name, ()):
@@ -163,7 +165,8 @@ class Provider:
 
     def sign_in(self, request_id: str, username: str, password: str) -> Grant | None:
         """The code's grant for a right password, None for a wrong one."""
-        user = self.users.get(username)
+        users = {user["username"]: user for user in json.loads(self.users_file.read_text())}
+        user = users.get(username)
         if user is None or not _same(user["password"], password):
             return None
         with self.lock:
@@ -363,7 +366,8 @@ def main(argv: list[str] | None = None) -> None:
         args.client_id, args.client_secret_file.read_text().strip(), tuple(args.redirect_uri)
     )
     issuer = f"http://127.0.0.1:{args.port}"
-    provider = Provider(issuer, json.loads(args.users.read_text()), client)
+    json.loads(args.users.read_text())  # a broken file stops the provider at start
+    provider = Provider(issuer, args.users, client)
     ProviderServer(args.port, provider).serve_forever()
 
 

@@ -11,6 +11,8 @@ from sqlalchemy import select
 
 from billing_hooks import reports, statements
 from billing_hooks.charging import format_credits, parse_credits
+from billing_hooks.db import read_only_sessions
+from billing_hooks.enforce import release_if_covered
 from billing_hooks.ledger import (
     LedgerError,
     NewAccount,
@@ -20,7 +22,7 @@ from billing_hooks.ledger import (
     record_transaction,
 )
 from billing_hooks.models import Account, Membership, Notice
-from billing_hooks.service.access import account_for, visible_accounts
+from billing_hooks.service.access import Forbidden, account_for, visible_accounts
 from billing_hooks.service.base import ApiHandler, Refused, refused_from
 from billing_hooks.service.people import ensure_person
 from billing_hooks.service.query import month_of, usage_query
@@ -178,12 +180,24 @@ class MembersHandler(ApiHandler):
             )
 
     async def post(self, name: str) -> None:
+        with self.ctx.sessions() as session:
+            try:
+                account_for(session, self.viewer, name, need="manager")  # before the body
+            except Exception as e:
+                raise refused_from(e) from None
         data = self.body()
         try:
             username = text_field(data, "username", 64)
             role = text_field(data, "role", 16) if "role" in data else "member"
             with self.ctx.sessions.begin() as session:
                 account, _ = account_for(session, self.viewer, name, need="manager")
+                if account.kind == "course" and not self.viewer.admin:
+                    # Its members are the course's people, each under a cap; a manager
+                    # adding anyone here would let them spend the budget with no cap.
+                    raise Forbidden(
+                        "a course account's members are the people enrolled in the course; "
+                        "enrol them on the course page, or ask an admin"
+                    )
                 add_shared_member(session, account, username, role)
         except Exception as e:
             raise refused_from(e) from None
@@ -208,7 +222,7 @@ class TransactionsHandler(ApiHandler):
             rows = reports.audit_trail(session, 500, account.id)
             self.send({"account": name, "transactions": [transaction_json(t, a) for t, a in rows]})
 
-    def post(self, name: str) -> None:
+    async def post(self, name: str) -> None:
         if not self.viewer.admin:
             raise Refused(403, "only admins can top up or adjust accounts")
         data = self.body()
@@ -234,6 +248,7 @@ class TransactionsHandler(ApiHandler):
                 }
         except LedgerError as e:
             raise refused_from(e) from None
+        await release_if_covered(self.ctx.sessions, self.ctx.slurm, name)
         self.send(result, 201 if transaction else 200)
 
 
@@ -285,8 +300,11 @@ def line_json(line) -> dict:
 
 
 class RunningHandler(ApiHandler):
+    """The caller's running jobs and their cost so far (admins: everyone's, with ?all=1)."""
+
     def get(self) -> None:
-        with self.ctx.sessions() as session:
+        # Read-only: asked every few seconds by open pages, it must not take the write lock.
+        with read_only_sessions(self.ctx.sessions)() as session:
             accounts = visible_accounts(session, self.viewer)
             ids = [a.id for a, _ in accounts]
             username = (
@@ -346,6 +364,8 @@ class UsageHandler(ApiHandler):
 
 class DismissHandler(ApiHandler):
     def post(self, notice_id: str) -> None:
+        if len(notice_id) > 18:  # ids are 64-bit; int() of a long one would be refused anyway
+            raise Refused(404, "no such notice")
         with self.ctx.sessions.begin() as session:
             notice = session.get(Notice, int(notice_id))
             if notice is None or notice.username != self.viewer.name:

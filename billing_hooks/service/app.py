@@ -12,6 +12,7 @@ import asyncio
 import logging
 import os
 import re
+import secrets
 import signal
 import time
 from pathlib import Path
@@ -41,6 +42,9 @@ from spawners.configurer import DEFAULT_SITE, load_site_or_exit
 log = logging.getLogger("corehour.billing")
 OPENAPI_FILE = api.OPENAPI
 PLOTLY_JS = Path(plotly.__file__).parent / "package_data"
+# The hub starts its services in its state folder (deploy/hub.sh; the tests' harness too).
+COOKIE_SECRET_FILE = "billing_cookie_secret"
+COOKIE_SECRET_ENV = "COREHOUR_BILLING_COOKIE_SECRET_FILE"
 
 
 # Paths below api/, as openapi.yaml names them; a test keeps the two in step.
@@ -132,7 +136,38 @@ async def meter_loop(meter: Meter, enforcer: Enforcer, caps: CapEnforcer, interv
         await asyncio.sleep(max(0.0, interval - (time.monotonic() - started)))
 
 
-async def serve(site_path: str) -> None:
+def load_cookie_secret(path: Path) -> bytes:
+    """The key that signs the service's login cookies, made once and kept root-only.
+
+    A key made anew at each start would sign everyone out of the billing pages whenever the
+    hub restarts the service; a key others can read lets them forge any person's cookie, so
+    such a file is replaced, as is one too short to be a key.
+    """
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        return _new_cookie_secret(path)
+    if info.st_mode & 0o077 or info.st_uid != os.geteuid():
+        log.warning("%s could be read or written by others; made a new cookie secret", path)
+        return _new_cookie_secret(path)
+    secret = path.read_bytes().strip()
+    if len(secret) < 32:
+        log.warning("%s holds no usable cookie secret; made a new one", path)
+        return _new_cookie_secret(path)
+    return secret
+
+
+def _new_cookie_secret(path: Path) -> bytes:
+    secret = secrets.token_hex(32).encode()
+    fresh = path.with_name(f".{path.name}.{os.getpid()}")
+    fresh.unlink(missing_ok=True)
+    with os.fdopen(os.open(fresh, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as f:
+        f.write(secret)
+    fresh.replace(path)
+    return secret
+
+
+async def serve(site_path: str, cookie_secret_file: Path) -> None:
     loop = asyncio.get_running_loop()
     task = asyncio.current_task()
     loop.add_signal_handler(signal.SIGTERM, task.cancel)
@@ -149,7 +184,7 @@ async def serve(site_path: str) -> None:
     hub = HubClient(os.environ["JUPYTERHUB_API_URL"], os.environ["JUPYTERHUB_API_TOKEN"])
     slurm = SlurmAccounts(site)
     ctx = Context(site, sessions, rates, hub, slurm, prefix, url_path_join(hub_base, "hub/"))
-    app = make_app(ctx, os.urandom(32))
+    app = make_app(ctx, load_cookie_secret(cookie_secret_file))
     bind = urlparse(os.environ.get("JUPYTERHUB_SERVICE_URL", "http://127.0.0.1:10101"))
     app.listen(bind.port or 80, bind.hostname or "127.0.0.1", max_body_size=1024 * 1024)
     log.info("billing service on %s%s", bind.geturl(), prefix)
@@ -165,12 +200,19 @@ async def serve(site_path: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description="corehour billing service (started by the hub)")
     parser.add_argument("--site", default=os.environ.get("COREHOUR_SITE", DEFAULT_SITE))
+    parser.add_argument(
+        "--cookie-secret-file",
+        type=Path,
+        default=Path(os.environ.get(COOKIE_SECRET_ENV, COOKIE_SECRET_FILE)),
+        help="the key that signs login cookies, made on first start (root only); a relative "
+        "path is in the working directory, which the hub makes its own state folder",
+    )
     args = parser.parse_args()
     logging.basicConfig(
         level=logging.INFO, format="[%(levelname).1s %(asctime)s %(name)s] %(message)s"
     )
     try:
-        asyncio.run(serve(args.site))
+        asyncio.run(serve(args.site, args.cookie_secret_file.absolute()))
     except KeyboardInterrupt:  # the hub stops its services with SIGTERM/SIGINT
         log.info("billing service stopped")
 

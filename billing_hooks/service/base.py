@@ -10,6 +10,13 @@ from tornado import web
 
 from billing_hooks.ledger import LedgerError
 from billing_hooks.service.access import Forbidden, NotFound, Viewer
+from billing_hooks.service.bodies import (
+    JSON_BYTES,
+    BodyError,
+    check_size,
+    declared_length,
+    json_object,
+)
 from billing_hooks.service.context import Context
 
 
@@ -46,13 +53,43 @@ class BaseHandler(HubOAuthenticated, web.RequestHandler):
             self.viewer = Viewer(name, await self.ctx.hub.is_admin(name))
 
 
+@web.stream_request_body
 class ApiHandler(BaseHandler):
+    """An API route: it reads a body only once the body's declared size fits ``max_body``,
+    and parses it only when the handler asks, after its permission check."""
+
+    max_body: int = JSON_BYTES  # bytes a request may send here; routes that take files say more
+
+    def initialize(self, ctx: Context) -> None:
+        super().initialize(ctx)
+        self._received: list[bytes] = []
+        self._size = 0
+
     async def prepare(self) -> None:
+        self.refuse_by_size(declared_length(self.request.headers.get("Content-Length")))
         await super().prepare()
         if self.viewer is None:
             raise Refused(
                 403, "log in to the portal, or send an API token with access to this service"
             )
+
+    def refuse_by_size(self, size: int | None) -> None:
+        try:
+            check_size(size, self.max_body)
+        except BodyError as e:
+            raise Refused(e.status, e.message, "body") from None
+
+    def data_received(self, chunk: bytes) -> None:
+        # A chunked body declares no size: past the limit it is counted, not kept, and
+        # raw_body refuses it (the server's max_body_size ends the stream itself).
+        self._size += len(chunk)
+        if self._size <= self.max_body:
+            self._received.append(chunk)
+
+    def raw_body(self) -> bytes:
+        """The body as sent, or 413 when it is over ``max_body``."""
+        self.refuse_by_size(self._size)
+        return b"".join(self._received)
 
     def check_xsrf_cookie(self) -> None:
         # Tokens in the Authorization header are not cookies; HubOAuth checks cookie requests.
@@ -60,13 +97,11 @@ class ApiHandler(BaseHandler):
             super().check_xsrf_cookie()
 
     def body(self) -> dict:
+        """The body's JSON object, bounded in size and depth (bodies.json_object)."""
         try:
-            data = json.loads(self.request.body or b"{}", parse_constant=_no_constants)
-        except ValueError as e:
-            raise Refused(400, f"the body is not valid JSON: {e}") from None
-        if not isinstance(data, dict):
-            raise Refused(400, "the body must be a JSON object")
-        return data
+            return json_object(self.raw_body(), self.max_body)
+        except BodyError as e:
+            raise Refused(e.status, e.message, "body" if e.status == 413 else None) from None
 
     def send(self, data: object, status: int = 200) -> None:
         self.set_status(status)
@@ -84,7 +119,3 @@ class ApiHandler(BaseHandler):
             payload["field"] = error.field
         self.set_header("Content-Type", "application/json")
         self.finish(json.dumps(payload))
-
-
-def _no_constants(name: str) -> float:
-    raise ValueError(f"{name} is not a number")

@@ -16,7 +16,8 @@ from tornado import web
 
 from billing_hooks import charts, reports, statements
 from billing_hooks.charging import format_credits
-from billing_hooks.enforce import AccountSnapshot, percent_left
+from billing_hooks.db import read_only_sessions
+from billing_hooks.enforce import AccountSnapshot, percent_left, release_if_covered
 from billing_hooks.ledger import (
     LedgerError,
     NewAccount,
@@ -83,7 +84,8 @@ class UsagePage(PageHandler):
     async def get(self) -> None:
         await ensure_person(self.ctx, self.viewer.name)
         month = month_of(self)
-        with self.ctx.sessions() as session:
+        # Read-only: the page only reads, and must not queue behind a metering cycle.
+        with read_only_sessions(self.ctx.sessions)() as session:
             accounts = visible_accounts(session, self.viewer)
             if not accounts:
                 return self.render_page("usage.html", page="usage", accounts=[])
@@ -241,6 +243,7 @@ class AdminAction(PageHandler):
                     self.viewer.name,
                     form.get("reason", ""),
                 )
+            await release_if_covered(self.ctx.sessions, self.ctx.slurm, name)
             return f"Recorded a {form.get('kind', 'topup')} of {format_credits(amount)} on {name}."
         if action == "accounts":
             tier = form.get("tier") or self.ctx.billing.default_tier

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from billing_hooks.charging import format_credits
 from billing_hooks.models import Account, Course
 from billing_hooks.slurm_accounts import SacctmgrError, SlurmAccounts, Wanted
+from centre.people import account_of, enrolment_refusal
 from extensions.courses import roster, settings, store
 from extensions.courses.access import (
     Action,
@@ -107,6 +108,7 @@ class Courses:
         self, who: Who, slug: str, rows: list[roster.Enrolment], source: str
     ) -> EnrolResult:
         course, _ = self.course_for(who, slug, Action.ENROL)
+        self._refuse_unsafe_names(who, rows)
         names = [row.username for row in rows]
         accounts = await ensure_accounts(names, self.site.courses.create_unix_accounts)
         with self.sessions.begin() as session:
@@ -117,6 +119,18 @@ class Courses:
         await self._sync_hub(course, people)
         return EnrolResult(report, accounts.created, accounts.missing)
 
+    def _refuse_unsafe_names(self, who: Who, rows: list[roster.Enrolment]) -> None:
+        """No reserved, admin or system name, and no account outside the portal unless an
+        admin enrols it (centre/people.py); every bad row is named, nothing is enrolled."""
+        rules = self.site.hub.person_rules()
+        problems = [
+            roster.Problem(row.line, "username", refusal)
+            for row in rows
+            if (refusal := enrolment_refusal(account_of(row.username), rules, who.admin))
+        ]
+        if problems:
+            raise roster.RosterError(problems)
+
     async def unenrol(self, who: Who, slug: str, username: str) -> None:
         course, _ = self.course_for(who, slug, Action.ENROL)
         await self.hub.stop(slug, [username])
@@ -125,11 +139,28 @@ class Courses:
                 raise CourseNotFound(f"'{username[:40]}' is not in course {slug}")
             people = store.people(session, store.find(session, slug))
         await self._sync_hub(course, people)
+        await self._leave_slurm(course, [username])
+
+    async def _leave_slurm(self, course: Course, usernames: list[str]) -> None:
+        """A person out of the course can no longer spend its budget, not even with
+        ``sbatch --account=course-<slug>`` from a terminal."""
+        try:
+            await self.slurm.remove_members(store.account_name(course.slug), usernames)
+        except SacctmgrError as e:
+            raise CourseUnavailable(
+                f"{', '.join(usernames)} left course {course.slug}, but Slurm could not be told "
+                f"({e}); repeat the removal in a minute."
+            ) from None
 
     def set_cap(self, who: Who, slug: str, username: str, cap_mc: int | None) -> None:
+        """Instructors set their students' caps; only admins set staff caps, so nobody raises
+        their own or a colleague's share of the budget."""
         self.course_for(who, slug, Action.SET_CAPS)
         with self.sessions.begin() as session:
-            store.set_cap(session, store.find(session, slug), username, cap_mc)
+            course = store.find(session, slug)
+            if store.role_in(session, course, username) in ("ta", "instructor") and not who.admin:
+                raise CourseForbidden(f"only admins can change the cap of {slug}'s staff")
+            store.set_cap(session, course, username, cap_mc)
 
     async def start(self, who: Who, slug: str, usernames: list[str] | None) -> list[Outcome]:
         course, usernames = self._targets(who, slug, usernames, Action.START_STOP)

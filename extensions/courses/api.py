@@ -1,7 +1,9 @@
 """The course REST API, served by the billing service under ``api/courses`` (openapi.yaml).
 
 Every handler asks :class:`~extensions.courses.actions.Courses`, which checks the person's
-standing in the course, so the API and the pages refuse the same things.
+standing in the course, so the API and the pages refuse the same things.  A handler that
+reads a body checks that standing first: a person who may not act never has their body
+parsed, and a body is never larger than the route's ``max_body``.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from billing_hooks.ledger import LedgerError
 from billing_hooks.models import Course
 from billing_hooks.service.api import amount_from
 from billing_hooks.service.base import ApiHandler, Refused
+from billing_hooks.service.bodies import KIB
 from extensions.courses import roster, settings
 from extensions.courses.access import Action, CourseForbidden, CourseNotFound
 from extensions.courses.actions import Courses, CourseUnavailable, Who
@@ -107,6 +110,8 @@ class CoursesHandler(CourseApiHandler):
         self.send({"courses": [course_json(c, r) for c, r in self.courses.visible(self.who)]})
 
     async def post(self) -> None:
+        if not self.who.admin:
+            raise Refused(403, "only admins can create courses")
         data = self.body()
         try:
             budget_mc = amount_from(data.pop("budget", "0"), "budget")
@@ -139,10 +144,13 @@ class RosterHandler(CourseApiHandler):
 
 
 class EnrolmentsHandler(CourseApiHandler):
+    max_body = roster.MAX_BYTES  # a class list, as CSV or as JSON
+
     async def post(self, slug: str) -> None:
         try:
+            self.courses.course_for(self.who, slug, Action.ENROL)
             if self.request.headers.get("Content-Type", "").startswith("text/csv"):
-                rows, source = roster.parse_roster(self.request.body), "csv"
+                rows, source = roster.parse_roster(self.raw_body()), "csv"
             else:
                 rows, source = roster.parse_people(self.body().get("people")), "api"
             result = await self.courses.enrol(self.who, slug, rows, source)
@@ -163,6 +171,10 @@ class EnrolmentsHandler(CourseApiHandler):
 
 class EnrolmentHandler(CourseApiHandler):
     def patch(self, slug: str, username: str) -> None:
+        try:
+            self.courses.course_for(self.who, slug, Action.SET_CAPS)
+        except Exception as e:
+            raise refused(e) from None
         data = self.body()
         if set(data) != {"cap"}:
             raise Refused(400, 'send {"cap": credits}, or null for the course\'s cap', "cap")
@@ -185,6 +197,8 @@ class EnrolmentHandler(CourseApiHandler):
 
 
 class ServersHandler(CourseApiHandler):
+    max_body = 128 * KIB  # 2000 usernames of 32 letters
+
     async def post(self, slug: str) -> None:
         await self._act(slug, self.courses.start)
 
@@ -192,6 +206,11 @@ class ServersHandler(CourseApiHandler):
         await self._act(slug, self.courses.stop)
 
     async def _act(self, slug: str, action) -> None:
+        try:
+            # Who is in the course at all; which servers they may start is the action's check.
+            self.courses.course_for(self.who, slug, Action.SEE_COURSE)
+        except Exception as e:
+            raise refused(e) from None
         names = self.usernames(self.body())
         try:
             outcomes = await action(self.who, slug, names)

@@ -57,8 +57,9 @@ def find_over_cap(session: Session) -> list[OverCap]:
         (slug, username, course_cap if own_cap is None else own_cap)
         for slug, username, course_cap, own_cap in session.execute(
             select(Course.slug, Enrolment.username, Course.student_cap_mc, Enrolment.cap_mc)
+            # Everyone enrolled has a cap, staff too: a TA's or instructor's course server
+            # spends the same budget.
             .join(Enrolment, Enrolment.course_id == Course.id)
-            .where(Enrolment.role == "student")
         )
     ]
     running: dict[tuple[str, str], list[Job]] = {}

@@ -76,21 +76,19 @@ class CourseHub:
         return await self._call("PUT", f"/corehour/courses/{quote(slug)}", {"people": people})  # type: ignore[return-value]
 
     async def servers(self, slug: str, usernames: list[str]) -> dict[str, ServerView]:
-        """The course server of each person, and when they were last active."""
-        wanted = set(usernames)
-        views = {name: ServerView("stopped") for name in wanted}
-        offset = 0
-        while True:
-            page = await self._call("GET", f"/users?limit=200&offset={offset}")
-            users = page["items"] if isinstance(page, dict) else page
-            for user in users or ():
-                if user["name"] not in wanted:
-                    continue
-                server = (user.get("servers") or {}).get(server_name(slug))
-                views[user["name"]] = _view(server, user.get("last_activity"))
-            if not users or len(users) < 200:
-                return views
-            offset += 200
+        """The course server of each person, and when they were last active.
+
+        One hub call whatever the size of the hub or the class: the hub's course API lists
+        the members of the course's groups (extensions/courses/hub_api.py).  Someone who
+        is enrolled but not yet in the groups has no course server, so shows as stopped.
+        """
+        page = await self._call("GET", f"/corehour/courses/{quote(slug)}")
+        members = page.get("people", {}) if isinstance(page, dict) else {}
+        views = {}
+        for name in usernames:
+            member = members.get(name) or {}
+            views[name] = _view(member.get("server"), member.get("last_activity"))
+        return views
 
     async def start(self, slug: str, options: dict, usernames: list[str]) -> list[Outcome]:
         gate = asyncio.Semaphore(PARALLEL_STARTS)

@@ -12,7 +12,9 @@ The rule, applied in order:
 
 Two people whose claims give the same name (``anna.mueller@a.example`` and
 ``anna.mueller@b.example``) are a collision: the second is refused and told to ask the
-centre, which can map them by hand.  A person keeps their name by the provider's stable
+centre, which can link them to another account by hand (``python -m extensions.sso.assign``).
+Which names a sign-in may not be given at all (reserved, admin, system, a local account) is
+decided in ``extensions/sso/names.py``.  A person keeps their name by the provider's stable
 subject (``sub``), not by the claim, so a changed e-mail address does not make a new account.
 """
 

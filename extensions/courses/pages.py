@@ -34,7 +34,17 @@ TEMPLATES = Environment(
     ),
     autoescape=select_autoescape(["html"]),
 )
-ACTIONS = ("enrol", "start", "stop", "cap", "unenrol")
+# What each form needs of the person, checked before the form's fields are read (tornado has
+# only split the body, in linear time and within the server's 1 MiB); start and stop go on
+# to check which servers, since a student may start their own.
+NEEDS = {
+    "enrol": Action.ENROL,
+    "start": Action.SEE_COURSE,
+    "stop": Action.SEE_COURSE,
+    "cap": Action.SET_CAPS,
+    "unenrol": Action.ENROL,
+}
+ACTIONS = tuple(NEEDS)
 
 
 class CoursePageHandler(CourseRequest, billing_pages.PageHandler):
@@ -60,6 +70,10 @@ class CoursesPage(CoursePageHandler):
 
     @web.authenticated
     async def post(self) -> None:
+        if not self.who.admin:
+            return self.redirect(
+                f"{self.ctx.prefix}courses?{urlencode({'error': 'only admins can create courses'})}"
+            )
         form = self.request.body_arguments
         one = {k: self.get_body_argument(k, "").strip() for k in form}
         data: dict = {
@@ -144,6 +158,9 @@ class CourseAction(CoursePageHandler):
 
     async def _do(self, slug: str, action: str) -> str:
         who = self.who
+        if action not in NEEDS:
+            raise Refused(404, f"no action '{action[:20]}'")
+        self.courses.course_for(who, slug, NEEDS[action])  # before any field is read
         names = self.get_body_arguments("username") or None
         if action == "enrol":
             files = self.request.files.get("roster")
@@ -168,11 +185,9 @@ class CourseAction(CoursePageHandler):
             self.courses.set_cap(who, slug, username, cap_mc)
             shown = format_credits(cap_mc) if cap_mc is not None else "the course's cap"
             return f"The cap of {username} is now {shown}."
-        if action == "unenrol":
-            username = self.get_body_argument("username", "")
-            await self.courses.unenrol(who, slug, username)
-            return f"{username} is no longer in {slug}; what they spent stays on the bills."
-        raise Refused(404, f"no action '{action[:20]}'")
+        username = self.get_body_argument("username", "")
+        await self.courses.unenrol(who, slug, username)
+        return f"{username} is no longer in {slug}; what they spent stays on the bills."
 
 
 def _message(error: Refused) -> str:

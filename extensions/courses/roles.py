@@ -2,12 +2,17 @@
 
 Students are the members of ``course-<slug>``.  Instructors are the members of
 ``course-<slug>-instructors`` and TAs of ``course-<slug>-tas``; those groups hold the roles
-below, whose scopes reach only the students' group.  The hub checks these scopes itself when
-an instructor opens a student's server (``access:servers``) or calls its REST API, so the
-course pages are not the only guard.
+below.  Their server scopes name each enrolled student's ``course-<slug>`` server one by one
+(``!server=<student>/course-<slug>``), never the students' group: a group filter would open
+every server of the student, their personal ones included, and let an instructor start one
+billed to the student's own account.  The hub checks these scopes itself when an instructor
+opens a student's server (``access:servers``) or calls its REST API, so the course pages are
+not the only guard.  The role is rewritten whenever the course's people change.
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterable
 
 from billing_hooks.models import COURSE_ROLES
 
@@ -28,24 +33,37 @@ def groups_by_role(slug: str) -> dict[str, str]:
     }
 
 
-def hub_roles(slug: str) -> list[dict]:
-    """Role specs as ``JupyterHub.load_roles`` takes them, bound to the staff groups."""
-    students = f"group={student_group(slug)}"
-    look = [f"list:users!{students}", f"read:users!{students}", f"read:servers!{students}"]
+def course_server(slug: str) -> str:
+    return f"course-{slug}"
+
+
+def hub_roles(slug: str, students: Iterable[str]) -> list[dict]:
+    """Role specs as ``JupyterHub.load_roles`` takes them, bound to the staff groups, reaching
+    the ``course-<slug>`` server of each of ``students`` and nothing else of theirs."""
+    group = f"group={student_group(slug)}"
+    servers = [f"server={name}/{course_server(slug)}" for name in sorted(set(students))]
+    look = [f"list:users!{group}", f"read:users!{group}"]
+    read = [f"read:servers!{s}" for s in servers]
+    access = [f"access:servers!{s}" for s in servers]
     return [
         {
             "name": f"course-{slug}-ta",
-            "description": f"TAs of course {slug}: read the students and open their servers",
-            "scopes": [*look, f"access:servers!{students}"],
+            "description": f"TAs of course {slug}: see the students and open their course servers",
+            "scopes": [*look, *read, *access],
             "groups": [staff_group(slug, "ta")],
         },
         {
             "name": f"course-{slug}-instructor",
-            "description": f"Instructors of course {slug}: read, open, start and stop students' servers",
-            "scopes": [*look, f"access:servers!{students}", f"servers!{students}"],
+            "description": f"Instructors of course {slug}: see the students, open, start and "
+            "stop their course servers",
+            "scopes": [*look, *read, *access, *(f"servers!{s}" for s in servers)],
             "groups": [staff_group(slug, "instructor")],
         },
     ]
+
+
+def students_of(people: dict[str, str]) -> list[str]:
+    return sorted(name for name, role in people.items() if role == "student")
 
 
 def wanted_groups(slug: str, people: dict[str, str]) -> dict[str, set[str]]:

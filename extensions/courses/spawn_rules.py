@@ -86,6 +86,6 @@ def course_spawn(session: Session, account_id: int, username: str) -> CourseSpaw
         images=tuple(course.images),
         role=role,
         spent_mc=store.spent_by(session, course, username),
-        cap_mc=store.cap_of(course, enrolment) if role == "student" else None,
+        cap_mc=store.cap_of(course, enrolment) if enrolment else None,
         materials=course.materials,
     )

@@ -17,7 +17,15 @@ from sqlalchemy.orm import Session
 
 from billing_hooks.charging import MC_PER_CREDIT
 from billing_hooks.ledger import NewAccount, add_member, create_account, record_transaction
-from billing_hooks.models import Account, Charge, Course, Enrolment, Membership, Transaction
+from billing_hooks.models import (
+    COURSE_ROLES,
+    Account,
+    Charge,
+    Course,
+    Enrolment,
+    Membership,
+    Transaction,
+)
 from extensions.courses import roster, settings
 
 SOURCES = ("csv", "api", "sso")
@@ -64,15 +72,26 @@ def create_course(session: Session, spec: settings.Course, budget_mc: int, actor
     return course
 
 
-def course_slugs(database_url: str) -> list[str]:
-    """Every course's slug, for the hub's config at start."""
+def course_students(database_url: str) -> dict[str, list[str]]:
+    """Every course's slug and its students, for the hub's course roles at start."""
     from billing_hooks.db import make_engine, upgrade
 
     upgrade(database_url)
     engine = make_engine(database_url, read_only=True)
     try:
         with Session(engine) as session:
-            return list(session.scalars(select(Course.slug).order_by(Course.slug)))
+            students: dict[str, list[str]] = {
+                slug: [] for slug in session.scalars(select(Course.slug).order_by(Course.slug))
+            }
+            rows = session.execute(
+                select(Course.slug, Enrolment.username)
+                .join(Course, Course.id == Enrolment.course_id)
+                .where(Enrolment.role == "student")
+                .order_by(Enrolment.username)
+            )
+            for slug, username in rows:
+                students[slug].append(username)
+            return students
     finally:
         engine.dispose()
 
@@ -117,7 +136,12 @@ class EnrolReport:
 def enrol(
     session: Session, course: Course, rows: Iterable[roster.Enrolment], source: str
 ) -> EnrolReport:
-    """Add or update everyone in ``rows`` (already checked whole by the roster parser)."""
+    """Add or update everyone in ``rows`` (already checked whole by the roster parser).
+
+    A class list (``source`` "csv" or "api") sets the listed role, the provider's groups
+    ("sso") the provider's; the enrolment's role is the higher of the two, so a list never
+    takes away what the provider gave, nor the provider what a list gave.
+    """
     assert source in SOURCES, source
     current = {e.username: e for e in course.enrolments}
     added, changed, unchanged = [], [], 0
@@ -128,7 +152,6 @@ def enrol(
             enrolment = Enrolment(
                 course_id=course.id,
                 username=row.username,
-                role=row.role,
                 display_name=row.name,
                 email=row.email,
                 source=source,
@@ -136,22 +159,64 @@ def enrol(
             session.add(enrolment)
             current[row.username] = enrolment
             added.append(row.username)
-        elif (enrolment.role, enrolment.display_name, enrolment.email) != (
-            row.role,
-            row.name or enrolment.display_name,
-            row.email or enrolment.email,
-        ):
-            enrolment.role = row.role
+            before = None
+        else:
+            before = (enrolment.role, enrolment.display_name, enrolment.email)
             enrolment.display_name = row.name or enrolment.display_name
             enrolment.email = row.email or enrolment.email
-            changed.append(row.username)
+        if source == "sso":
+            enrolment.sso_role = row.role
         else:
-            unchanged += 1
-        add_member(
-            session, account, row.username, "manager" if row.role == "instructor" else "member"
-        )
+            enrolment.listed_role = row.role
+        enrolment.role = higher_role(enrolment.listed_role, enrolment.sso_role)
+        if before is not None:
+            if before != (enrolment.role, enrolment.display_name, enrolment.email):
+                changed.append(row.username)
+            else:
+                unchanged += 1
+        add_member(session, account, row.username, _member_role(enrolment.role))
     session.flush()
     return EnrolReport(tuple(added), tuple(changed), unchanged)
+
+
+def grant_from_provider(
+    session: Session, course: Course, username: str, role: str | None, name: str, email: str
+) -> bool:
+    """Set the role the provider's groups give ``username`` now (None: none).  Their
+    enrolment becomes the higher of it and the class list's role, and goes when neither
+    gives one.  True when their role in the course changed."""
+    assert role is None or role in COURSE_ROLES, role
+    enrolment = session.scalar(
+        select(Enrolment).where(Enrolment.course_id == course.id, Enrolment.username == username)
+    )
+    if enrolment is None and role is None:
+        return False
+    if enrolment is None:
+        row = roster.Enrolment(0, username, role, name[:200], email[:254])
+        enrol(session, course, [row], "sso")
+        return True
+    enrolment.sso_role = role
+    wanted = higher_role(enrolment.listed_role, role)
+    if wanted is None:
+        return unenrol(session, course, username)
+    if wanted == enrolment.role:
+        session.flush()
+        return False
+    enrolment.role = wanted
+    add_member(session, session.get(Account, course.account_id), username, _member_role(wanted))
+    session.flush()
+    return True
+
+
+def higher_role(*roles: str | None) -> str | None:
+    """The highest of the course roles given (None counts as no role)."""
+    given = [role for role in roles if role is not None]
+    return max(given, key=COURSE_ROLES.index) if given else None
+
+
+def _member_role(course_role: str) -> str:
+    # Instructors manage the course account (they see its statement); others spend from it.
+    return "manager" if course_role == "instructor" else "member"
 
 
 def unenrol(session: Session, course: Course, username: str) -> bool:
@@ -179,10 +244,8 @@ def set_cap(session: Session, course: Course, username: str, cap_mc: int | None)
     enrolment = session.scalar(
         select(Enrolment).where(Enrolment.course_id == course.id, Enrolment.username == username)
     )
-    if enrolment is None or enrolment.role != "student":
-        raise settings.CourseError(
-            "username", f"'{username[:40]}' is not a student of {course.slug}"
-        )
+    if enrolment is None:
+        raise settings.CourseError("username", f"'{username[:40]}' is not in {course.slug}")
     enrolment.cap_mc = cap_mc
     session.flush()
     return enrolment

@@ -74,7 +74,7 @@ def roster_rows(
             email=e.email,
             server=servers.get(e.username, ServerView("stopped")),
             spent_mc=spent.get(e.username, Spent()).mc,
-            cap_mc=cap_of(course, e) if e.role == "student" else None,
+            cap_mc=cap_of(course, e),
             jobs=spent.get(e.username, Spent()).jobs,
         )
         for e in enrolments

@@ -2,9 +2,10 @@
 
 ``verify_id_token`` checks an id_token against a key the caller already fetched (the shell
 in ``oidc.py`` gets it from the provider's JWKS).  ``checked_claims`` joins the id_token and
-the userinfo answer; ``groups_in``, ``is_admin`` and ``auth_state_for`` turn them into what
-the hub and the course code use.  Every refusal is a :class:`ClaimError` whose message is
-for the person at the login page.
+the userinfo answer, and ``require_verified_email`` refuses an e-mail username the provider
+does not vouch for; ``groups_in``, ``is_admin``, ``course_groups`` and ``auth_state_for``
+turn them into what the hub and the course code use.  Every refusal is a
+:class:`ClaimError` whose message is for the person at the login page.
 """
 
 from __future__ import annotations
@@ -88,6 +89,27 @@ def checked_claims(id_claims: Mapping, userinfo: Mapping, groups_claim: str) -> 
     return claims
 
 
+def require_verified_email(claims: Mapping, username_claim: str) -> None:
+    """Refuse a username that is an e-mail address the provider has not verified.
+
+    The claim is an e-mail when it is ``email`` or its value holds an ``@``.  Then
+    ``email_verified`` must be true (JSON ``true``, or the string ``"true"`` that some
+    providers send): an unverified address is whatever the person typed at the provider,
+    such as ``root@evil.example`` or someone else's address.
+    """
+    value = claims.get(username_claim)
+    if username_claim != "email" and not (isinstance(value, str) and "@" in value):
+        return
+    verified = claims.get("email_verified")
+    if verified is True or verified == "true":
+        return
+    raise ClaimError(
+        f"The identity provider has not verified your e-mail address ({str(value)[:80]!r}), "
+        "and the portal names accounts after it. Verify the address at your identity provider, "
+        f"then sign in again. {ASK_SUPPORT}"
+    )
+
+
 def groups_in(claims: Mapping, groups_claim: str) -> list[str]:
     """The groups claim as a list: missing or null is no groups, one name is one group."""
     value = claims.get(groups_claim)
@@ -104,15 +126,28 @@ def groups_in(claims: Mapping, groups_claim: str) -> list[str]:
 
 
 def is_admin(groups: Iterable[str], admin_groups: Iterable[str]) -> bool:
+    """Whether any of ``groups`` is one of the site's admin groups (names compared exactly)."""
     return not set(groups).isdisjoint(admin_groups)
 
 
-def auth_state_for(claims: Mapping, groups_claim: str, issuer: str) -> dict:
-    """What the hub hands on about the person: no tokens, only who they are and their groups."""
+def course_groups(groups: Iterable[str], prefix: str) -> list[str]:
+    """The groups the course code may trust: those that start with ``prefix``, which is
+    taken off (``corehour:course-chem101-tas`` → ``course-chem101-tas``).  Every other group
+    is dropped, whatever its name: a provider where people make their own groups must not
+    make anyone an instructor."""
+    assert prefix, "an empty prefix would trust every group"
+    return [g[len(prefix) :] for g in groups if g.startswith(prefix) and len(g) > len(prefix)]
+
+
+def auth_state_for(claims: Mapping, groups_claim: str, issuer: str, course_prefix: str) -> dict:
+    """What the hub hands on about the person: no tokens, only who they are, their groups,
+    and the course groups among them (``course_groups``)."""
+    groups = list(claims.get(groups_claim) or [])
     return {
         "issuer": issuer,
         "sub": claims["sub"],
         "email": claims.get("email"),
         "name": claims.get("name"),
-        "groups": list(claims.get(groups_claim) or []),
+        "groups": groups,
+        "course_groups": course_groups(groups, course_prefix),
     }

@@ -6,16 +6,21 @@ signed with a key from the provider's JWKS, be issued by ``issuer`` for ``client
 not be expired, and the userinfo answer must be about the same subject.  Anything else is
 refused with a 403 page that says why.
 
-The account name comes from the username claim by the rule in
-``extensions/courses/identity.py``, and is kept per subject in ``identity_db_url``.
+An e-mail username must be verified by the provider (``email_verified``).  The account name
+comes from the username claim by the rule in ``extensions/courses/identity.py``, is kept per
+subject in ``identity_db_url``, and is refused when it is reserved, an admin's, a system
+account or, at a first sign-in, an account that already exists (``names.py``).  Admin comes
+only from ``provider_admin_groups``: the names in ``admin_users`` cannot sign in at all.
 
 How the groups reach the course code: ``authenticate`` returns an auth model whose
-``auth_state`` is ``{"issuer", "sub", "email", "name", "groups"}`` (the raw groups claim as
-a list; no tokens).  JupyterHub hands that model to ``Authenticator.post_auth_hook``
-(``hook(authenticator, handler, auth_model)``, which must return the model) after every
-successful sign-in; the course code sets that hook to sync memberships.  ``enable_auth_state``
-stays off, so nothing is stored (and no crypt key is needed): memberships are synced at
-each sign-in.  ``manage_groups`` stays off too, because the course code owns the hub's groups.
+``auth_state`` is ``{"issuer", "sub", "email", "name", "groups", "course_groups"}``: the raw
+groups claim as a list, and the groups under ``course_groups_prefix`` with the prefix taken
+off, the only ones the course code trusts (no tokens).  JupyterHub hands that model to
+``Authenticator.post_auth_hook`` (``hook(authenticator, handler, auth_model)``, which must
+return the model) after every successful sign-in; the course code sets that hook to sync
+memberships.  ``enable_auth_state`` stays off, so nothing is stored (and no crypt key is
+needed): memberships are synced at each sign-in.  ``manage_groups`` stays off too, because
+the course code owns the hub's groups.
 """
 
 from __future__ import annotations
@@ -26,8 +31,9 @@ from functools import cached_property
 import jwt
 from oauthenticator.generic import GenericOAuthenticator
 from tornado import web
-from traitlets import List, Set, Unicode, default
+from traitlets import Bool, Integer, List, Set, TraitError, Unicode, default, validate
 
+from centre.people import DEFAULT_MIN_UID, DEFAULT_RESERVED_NAMES, PersonRules, account_of
 from extensions.courses.identity import IdentityError
 from extensions.sso.claims import (
     ASK_SUPPORT,
@@ -35,9 +41,11 @@ from extensions.sso.claims import (
     auth_state_for,
     checked_claims,
     is_admin,
+    require_verified_email,
     verify_id_token,
 )
 from extensions.sso.identities import IdentityStore
+from extensions.sso.names import in_passwd_file, sign_in_refusal
 
 
 class CorehourOIDCAuthenticator(GenericOAuthenticator):
@@ -93,9 +101,57 @@ class CorehourOIDCAuthenticator(GenericOAuthenticator):
         config=True,
         help="""
         Members of any of these provider groups are hub admins; everyone else is not (an
-        admin flag set on the admin page is taken back at their next sign-in), except
-        those in ``admin_users``.  Not OAuthenticator's ``admin_groups``, which requires
-        ``manage_groups``: the hub's groups belong to the course code.
+        admin flag set on the admin page is taken back at their next sign-in).  This is the
+        only way to admin through the provider: the names in ``admin_users`` are refused at
+        sign-in, so no username claim (``HPCAdmin@anywhere``) can become one of them.  Not
+        OAuthenticator's ``admin_groups``, which requires ``manage_groups``: the hub's groups
+        belong to the course code.
+        """,
+    )
+
+    course_groups_prefix = Unicode(
+        "corehour:",
+        config=True,
+        help="""
+        Only the provider groups that start with this are course groups; the prefix is taken
+        off and the rest handed to the course code as ``auth_state["course_groups"]``
+        (``corehour:course-chem101-instructors`` → ``course-chem101-instructors``).  Every
+        other group gives no course role, so a group anyone can make at the provider cannot
+        make an instructor.  Choose a prefix under which only the centre's identity admins
+        can make groups (with Keycloak's full group paths, e.g. ``/corehour/``).
+        """,
+    )
+
+    min_uid = Integer(
+        DEFAULT_MIN_UID,
+        config=True,
+        help="""
+        An existing account with a lower uid (a system account; root is 0) is never given
+        to a person at sign-in (site file ``hub.min_uid``).
+        """,
+    )
+
+    reserved_names = Set(
+        Unicode(),
+        default_value=set(DEFAULT_RESERVED_NAMES),
+        config=True,
+        help="""
+        Account names never given at sign-in, whatever the username claim says and whatever
+        an admin linked (site file ``hub.reserved_names``).  The names in ``admin_users`` are
+        refused as well.
+        """,
+    )
+
+    adopt_directory_accounts = Bool(
+        False,
+        config=True,
+        help="""
+        At a first sign-in, an account that already exists is refused (it belongs to someone
+        the provider did not name) unless an admin linked it (``python -m
+        extensions.sso.assign``).  True lets a first sign-in take an account that only the
+        centre's directory (LDAP/SSSD) knows, for centres whose directory holds everyone's
+        account under the rule's name; accounts in this machine's /etc/passwd are still
+        refused.
         """,
     )
 
@@ -110,6 +166,12 @@ class CorehourOIDCAuthenticator(GenericOAuthenticator):
         second person with a similar username claim take over an account.
         """,
     )
+
+    @validate("course_groups_prefix")
+    def _a_prefix(self, proposal):
+        if not proposal["value"]:
+            raise TraitError("course_groups_prefix: an empty prefix would trust every group")
+        return proposal["value"]
 
     @default("login_service")
     def _login_service_default(self):
@@ -175,23 +237,40 @@ class CorehourOIDCAuthenticator(GenericOAuthenticator):
         id_claims = await self.verified_id_claims(id_token)
         userinfo = await super().token_to_user(token_info)
         try:
-            return checked_claims(id_claims, userinfo, self.groups_claim)
+            claims = checked_claims(id_claims, userinfo, self.groups_claim)
+            require_verified_email(claims, self.username_claim)
         except ClaimError as e:
             raise self._refused(e) from None
+        return claims
 
     def user_info_to_username(self, user_info: dict) -> str:
+        subject = user_info["sub"]
         try:
             return self._identities.name_for(
-                self.issuer, user_info["sub"], user_info.get(self.username_claim)
+                self.issuer, subject, user_info.get(self.username_claim), self.check_name
             )
         except IdentityError as e:
-            raise self._refused(e) from None
+            raise self._refused(f"{e} (subject {subject!r})") from None
+
+    def check_name(self, name: str, first_sign_in: bool) -> None:
+        """Raise :class:`IdentityError` when ``name`` may not be given at this sign-in."""
+        rules = PersonRules.of(self.min_uid, self.reserved_names, self.admin_users)
+        refusal = sign_in_refusal(
+            account_of(name),
+            rules,
+            first_sign_in=first_sign_in,
+            # The passwd file matters (and is read) only when directory accounts are adopted.
+            in_passwd_file=self.adopt_directory_accounts and in_passwd_file(name),
+            adopt_directory_accounts=self.adopt_directory_accounts,
+        )
+        if refusal is not None:
+            raise IdentityError(refusal)
 
     def build_auth_state_dict(self, token_info: dict, user_info: dict) -> dict:
-        return auth_state_for(user_info, self.groups_claim, self.issuer)
+        return auth_state_for(user_info, self.groups_claim, self.issuer, self.course_groups_prefix)
 
     async def update_auth_model(self, auth_model: dict) -> dict:
-        if not auth_model["admin"]:  # True only for admin_users
-            groups = auth_model["auth_state"]["groups"]
-            auth_model["admin"] = is_admin(groups, self.provider_admin_groups)
+        # Only the provider's groups make an admin; admin_users never sign in this way.
+        groups = auth_model["auth_state"]["groups"]
+        auth_model["admin"] = is_admin(groups, self.provider_admin_groups)
         return auth_model

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -158,6 +159,48 @@ def test_a_meter_killed_mid_job_neither_loses_nor_doubles_a_second(portal, token
     assert rows <= 2  # one row per hour bucket, however many cycles and restarts
 
 
+def test_a_requeued_jobs_first_run_is_billed_up_to_the_requeue(portal, tokens, ledger):
+    """A job that Slurm requeues (node failure, preemption, ``scontrol requeue``) ran and was
+    allocated before it went back to the queue: that run is settled at its own end, not left
+    open and unbilled after the last cycle that saw it."""
+    user = "chtest3"
+    account = portal.wait_billing(tokens[user])["accounts"][0]["name"]
+    job_id = sbatch_as(
+        user, "alpha", f"--account={account}", "-c", "1", "--requeue", "--wrap", "sleep 300"
+    )
+    try:
+        wait_until(
+            lambda: ledger_job_or_none(ledger, "alpha", job_id), 30, "the job was never charged"
+        )
+        time.sleep(2)
+        slurm("alpha", "scontrol", "requeue", job_id)
+        runs = json.loads(slurm("alpha", "sacct", "--json", "-D", "-j", job_id).stdout)["jobs"]
+        first = next(r for r in runs if r["state"]["current"] == "REQUEUED")
+
+        def first_run_settled():
+            with Session(ledger) as session:
+                return session.scalar(
+                    select(MeteredJob.finished).where(
+                        MeteredJob.cluster == "alpha",
+                        MeteredJob.job_id == job_id,
+                        MeteredJob.job_start == first["time"]["start"],
+                    )
+                )
+
+        wait_until(first_run_settled, 30, "the first run of the requeued job was never settled")
+        with Session(ledger) as session:
+            billed = session.scalar(
+                select(func.sum(Charge.amount_mc)).where(
+                    Charge.cluster == "alpha",
+                    Charge.job_id == job_id,
+                    Charge.job_start == first["time"]["start"],
+                )
+            )
+        assert billed == expected_mc(first)
+    finally:
+        slurm("alpha", "scancel", job_id)
+
+
 def ledger_job_or_none(ledger, cluster, job_id):
     with Session(ledger) as session:
         return session.scalar(
@@ -231,24 +274,27 @@ def test_an_account_that_runs_out_is_stopped_and_a_top_up_unblocks_it(
     message = refused.json()["message"]
     assert "Not enough credits" in message and "per hour" in message and "top it up" in message
 
-    # Slurm itself refuses the account's jobs, also those submitted outside the portal.
-    held = subprocess.run(
-        [
-            "sudo",
-            "-u",
-            user,
-            "env",
-            f"SLURM_CONF={SLURM_CONF['alpha']}",
-            "sbatch",
-            f"--account={account}",
-            "--wrap",
-            "true",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert held.returncode != 0
+    # Slurm itself refuses the account's jobs, also those submitted outside the portal, and
+    # the attack of naming the account every user is associated with, which no ledger
+    # account pays for, is refused too.
+    for escape in (account, "corehour"):
+        held = subprocess.run(
+            [
+                "sudo",
+                "-u",
+                user,
+                "env",
+                f"SLURM_CONF={SLURM_CONF['alpha']}",
+                "sbatch",
+                f"--account={escape}",
+                "--wrap",
+                "true",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert held.returncode != 0, (escape, held.stdout)
 
     response = portal.billing(
         "POST",
@@ -257,7 +303,10 @@ def test_an_account_that_runs_out_is_stopped_and_a_top_up_unblocks_it(
         json={"kind": "topup", "amount": "50", "reason": "test: top-up"},
     )
     assert response.status_code == 201, response.text
-    wait_until(lambda: _held(ledger, account) is False, 30, "the account was not released in Slurm")
+    # Released by the top-up itself: a terminal job right after it runs, without waiting
+    # for the next metering cycle.
+    assert _held(ledger, account) is False
+    assert sbatch_as(user, "alpha", f"--account={account}", "--wrap", "true")
     response = portal.start_server(user, token, profile="cpu", cluster="alpha")
     assert response.status_code in (201, 202), response.text
     try:

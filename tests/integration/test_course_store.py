@@ -138,7 +138,7 @@ def test_a_class_is_enrolled_charged_and_reported_the_same_on_both_databases(ses
         assert left[-1] == (monday + dt.timedelta(days=2), BUDGET_MC - 6_500)
         assert audited_balance_mc(session, phys.account_id) == BUDGET_MC - 6_500
 
-    assert store.course_slugs(url) == ["chem200", "phys101"]
+    assert store.course_students(url) == {"chem200": ["ann"], "phys101": ["ann", "bob"]}
 
 
 def test_unenrolling_keeps_what_was_spent_and_a_slug_is_taken_once(sessions):

@@ -18,7 +18,9 @@ from pathlib import Path
 import pytest
 import requests
 
+from tests.billing_checks import sbatch_as
 from tests.harness import (
+    SLURM_CONF,
     TEST_ADMIN,
     Portal,
     alive_jobs,
@@ -330,6 +332,120 @@ def test_staff_of_one_course_cannot_reach_another_and_tas_only_read(portal, toke
     assert not portal.server_model("chs03", SERVER)
 
 
+def test_an_instructor_cannot_enrol_root_an_admin_or_someone_elses_account(
+    portal, tokens, enrolled
+):
+    """The attack: enrol root (the hub would make the user, and the course role start and open
+    its server as root), the portal's admin, a daemon, or a local account outside the portal."""
+    stranger = "chstranger"
+    if not has_account(stranger):
+        subprocess.run(["useradd", "-m", "-s", "/bin/bash", stranger], check=True)
+    names = ["root", TEST_ADMIN, "daemon", stranger]
+    people = [{"username": name, "role": "student"} for name in names]
+    reply = api(
+        portal, "POST", f"courses/{COURSE}/enrolments", tokens[INSTRUCTOR], json={"people": people}
+    )
+    assert reply.status_code == 400, reply.text
+    problems = {p["line"]: p["message"] for p in reply.json()["problems"]}
+    assert "reserved name" in problems[1], problems
+    assert "portal's admins" in problems[2], problems
+    assert "reserved name" in problems[3], problems
+    assert "only an admin" in problems[4], problems
+    reply = post_csv(portal, COURSE, tokens[INSTRUCTOR], "username,role\nroot,instructor\n")
+    assert reply.status_code == 400 and "reserved name" in reply.text, reply.text
+
+    roster = api(portal, "GET", f"courses/{COURSE}/roster", tokens[INSTRUCTOR]).json()["roster"]
+    assert not {r["username"] for r in roster} & set(names)
+    for name in ("root", stranger):
+        groups = subprocess.run(["id", "-nG", name], capture_output=True, text=True).stdout
+        assert "corehour" not in groups.split(), (name, groups)
+    assert portal.request("GET", "/users/root").status_code == 404
+
+
+def test_course_staff_reach_no_personal_server_of_a_student(portal, tokens, enrolled):
+    """The attack: a TA or instructor uses the course role on a student's own server, or starts
+    one that the student's personal account pays for."""
+    student = "chs01"
+    reply = portal.start_server(student, portal.token)
+    assert reply.status_code in (201, 202), reply.text
+    portal.wait_ready(student, timeout=120)
+    personal = f"{portal.url}/user/{student}"
+    for helper in (INSTRUCTOR, TA):
+        page = portal.login(helper).get(f"{personal}/lab", timeout=60)
+        assert page.status_code == 403, (helper, page.url, page.text[:300])
+        reply = requests.get(
+            f"{personal}/api/contents",
+            headers={"Authorization": f"token {tokens[helper]}"},
+            timeout=60,
+        )
+        assert reply.status_code == 403, (helper, reply.text[:300])
+    instructor = tokens[INSTRUCTOR]
+    reply = portal.request("DELETE", f"/users/{student}/server", token=instructor)
+    assert reply.status_code in (403, 404), reply.text
+    reply = portal.request(
+        "POST", f"/users/{student}/servers/paid-by-you", token=instructor, json={}
+    )
+    assert reply.status_code in (403, 404), reply.text
+    assert portal.server_model(student, "paid-by-you") is None
+    assert portal.server_model(student) is not None  # still the student's, still running
+    portal.stop_server(student)
+    portal.wait_gone(student, timeout=60)
+
+
+def expanded_scopes(portal, token: str) -> set[str]:
+    reply = requests.get(
+        f"{portal.api}/user", headers={"Authorization": f"token {token}"}, timeout=30
+    )
+    assert reply.status_code == 200, reply.text
+    return set(reply.json()["scopes"])
+
+
+def service_token(pid: int) -> str:
+    """A hub service's API token, from its process environment (the tests run as root)."""
+    environ = Path(f"/proc/{pid}/environ").read_bytes()
+    variables = dict(line.split(b"=", 1) for line in environ.split(b"\0") if b"=" in line)
+    return variables[b"JUPYTERHUB_API_TOKEN"].decode()
+
+
+def test_every_role_holds_only_the_scopes_it_needs(portal, tokens, enrolled):
+    """The expanded scopes of the billing service, the idle culler, the course staff and a
+    student, as the hub itself reports them: least privilege, and no filter that reaches a
+    personal server."""
+    billing = expanded_scopes(portal, service_token(portal.billing_service_pid()))
+    assert "custom:corehour-courses:sync" in billing
+    admin_scopes = {s for s in billing if s.startswith("admin")}
+    assert admin_scopes == {"admin:server_state"}, admin_scopes  # no admin:users, admin:groups
+    assert {"servers", "read:users", "list:users"} <= billing
+    culler_pid = subprocess.run(
+        ["pgrep", "-f", f"billing_hooks.idle --site {portal.workdir / 'site.yaml'}"],
+        capture_output=True, text=True,
+    ).stdout.split()[0]  # fmt: skip
+    culler = expanded_scopes(portal, service_token(int(culler_pid)))
+    # It reads activity and stops servers; it cannot start one, open one or read anyone's state.
+    assert "delete:servers" in culler and "list:users" in culler
+    assert not {"servers", "access:servers", "admin:server_state", "admin:users"} & culler, culler
+
+    students = {f"server={name}/{SERVER}" for name in STUDENTS}
+    # The instructor also teaches the ended course, whose one student is chs02.
+    reach = {TA: students, INSTRUCTOR: students | {f"server=chs02/course-{ENDED}"}}
+    for who, may_start in ((TA, False), (INSTRUCTOR, True)):
+        scopes = expanded_scopes(portal, tokens[who])
+        server_scopes = {
+            s
+            for s in scopes
+            if s.split("!")[0] in {"servers", "access:servers", "read:servers", "delete:servers"}
+        }
+        others = {s for s in server_scopes if not s.endswith(f"!user={who}")}
+        others = {s for s in others if not s.endswith(f"!server={who}/")}
+        filters = {s.split("!", 1)[1] for s in others if "!" in s}
+        # Only the students' course servers; never a group filter or an unfiltered scope.
+        assert filters == reach[who], sorted(filters ^ reach[who])[:5]
+        assert ("servers!server=chs01/" + SERVER in scopes) is may_start
+        assert not any(s.startswith("admin") for s in scopes), scopes
+    student = expanded_scopes(portal, tokens["chs02"])
+    assert not [s for s in student if "chs01" in s or "group=" in s], student
+
+
 def test_a_token_is_held_to_its_scopes(portal, tokens, enrolled):
     made = portal.request(
         "POST",
@@ -357,8 +473,12 @@ def test_caps_and_usage_csv(portal, tokens, enrolled):
         reply = api(portal, "PATCH", f"courses/{COURSE}/enrolments/chs03", instructor, json=bad)
         assert reply.status_code == 400, (bad, reply.text)
         assert reply.json()["field"] == "cap"
-    reply = api(portal, "PATCH", f"courses/{COURSE}/enrolments/{TA}", instructor, json={"cap": "1"})
-    assert reply.status_code == 400 and reply.json()["field"] == "username"
+    # Staff have caps too, and only an admin sets them: no instructor raises their own.
+    for name in (TA, INSTRUCTOR):
+        reply = api(
+            portal, "PATCH", f"courses/{COURSE}/enrolments/{name}", instructor, json={"cap": "99"}
+        )
+        assert reply.status_code == 403, reply.text
     csv_text = api(portal, "GET", f"courses/{COURSE}/usage.csv", instructor).text
     lines = csv_text.splitlines()
     assert lines[0] == "username,role,name,email,spent,cap,percent_of_cap,jobs"
@@ -399,6 +519,22 @@ def test_course_spawns_follow_the_course_rules(portal, tokens, enrolled):
     assert "ended" in reply.json()["results"][0]["message"]
     assert api(portal, "GET", f"courses/{ENDED}/roster", tokens[INSTRUCTOR]).status_code == 200
     assert not alive_jobs("alpha", "chs02") and not alive_jobs("alpha", "chs03")
+
+
+def test_a_ta_spends_the_course_budget_only_up_to_a_cap(portal, tokens, enrolled):
+    """The attack: TAs had no cap, so a TA could run course servers on the course's money
+    without limit."""
+    reply = api(
+        portal, "PATCH", f"courses/{COURSE}/enrolments/{TA}", tokens[TEST_ADMIN], json={"cap": "0"}
+    )
+    assert reply.status_code == 200, reply.text
+    reply = portal.request(
+        "POST", f"/users/{TA}/servers/{SERVER}", token=tokens[TA],
+        json={"profile": "cpu", "account": f"course-{COURSE}"},
+    )  # fmt: skip
+    assert reply.status_code == 403, reply.text
+    assert re.search(r"cap of 0\.000 credits", reply.json()["message"]), reply.text
+    assert not alive_jobs("alpha", TA) and not alive_jobs("beta", TA)
 
 
 def test_a_course_without_money_refuses_spawns(portal, tokens, courses):
@@ -541,3 +677,29 @@ def test_course_materials_arrive_and_never_overwrite_a_students_work(portal, tok
     start_and_stop("optics")
     assert (home / "optics" / "lecture2.md").read_text() == "lecture 2"
     assert (home / "optics" / "notes.md").read_text() == "mine"
+
+
+def test_a_removed_student_can_no_longer_spend_the_course_budget(portal, tokens, enrolled):
+    """The attacks: a student taken out of the course keeps submitting with
+    ``--account=course-<slug>`` from a terminal; an instructor, a manager of the course
+    account, adds someone as a member of it with no cap."""
+    student, account = STUDENTS[-1], f"course-{COURSE}"
+    running = sbatch_as(student, "alpha", f"--account={account}", "--wrap", "sleep 300")
+    reply = api(portal, "DELETE", f"courses/{COURSE}/enrolments/{student}", tokens[INSTRUCTOR])
+    assert reply.status_code in (200, 204), reply.text
+    assert not [j for j in alive_jobs("alpha", student) if str(j["job_id"]) == running]
+    refused = subprocess.run(
+        ["runuser", "-u", student, "--", "env", f"SLURM_CONF={SLURM_CONF['alpha']}",
+         "sbatch", f"--account={account}", "-o", "/dev/null", "--wrap", "true"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert refused.returncode != 0, refused.stdout
+    assert "Invalid account" in refused.stderr, refused.stderr
+
+    reply = api(
+        portal, "POST", f"accounts/{account}/members", tokens[INSTRUCTOR],
+        json={"username": "chtest1"},
+    )  # fmt: skip
+    assert reply.status_code == 403, reply.text
+    members = api(portal, "GET", f"accounts/{account}/members", tokens[TEST_ADMIN]).json()
+    assert "chtest1" not in {m["username"] for m in members["members"]}

@@ -1,6 +1,7 @@
 """Servers start as Slurm jobs on the cluster and partition asked for, and only there."""
 
 import re
+import subprocess
 
 import pytest
 import requests
@@ -123,3 +124,23 @@ def test_one_person_runs_a_cpu_and_a_gpu_server_at_once_up_to_the_limit(portal, 
     refused = portal.start_server(user, tokens[user], "third")
     assert refused.status_code == 400
     assert "maximum of 2 named servers" in refused.json()["message"]
+
+
+def test_no_server_starts_as_root_a_system_account_or_someone_outside_the_portal(portal):
+    """The attack: anyone allowed to start another person's server (an admin's token, a
+    course role, a REST call) names root, a daemon or a local account outside the portal
+    group.  The spawner refuses each before Slurm sees anything."""
+    outsider = "choutsider"
+    if subprocess.run(["id", "-u", outsider], capture_output=True).returncode != 0:
+        subprocess.run(["useradd", "-m", "-s", "/bin/bash", outsider], check=True)
+    for name, rule in [
+        ("root", "reserved name"),
+        ("daemon", "reserved name"),
+        (outsider, "not in the portal's group"),
+    ]:
+        portal.request("POST", "/users", json={"usernames": [name]})
+        reply = portal.request("POST", f"/users/{name}/server", json={})
+        assert reply.status_code == 403, (name, reply.status_code, reply.text)
+        assert rule in reply.json()["message"], reply.text
+        assert portal.server_model(name) is None
+        assert alive_jobs("alpha", name) == [] and alive_jobs("beta", name) == []

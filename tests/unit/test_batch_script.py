@@ -101,3 +101,17 @@ def test_every_directive_line_is_a_single_option():
             assert re.fullmatch(
                 r"#SBATCH --[a-z-]+=[A-Za-z0-9_./%:-]+|#SBATCH --[a-z-]+=\d+", line
             ), line
+
+
+@pytest.mark.parametrize(
+    "account",
+    [
+        "course-" + "a" * 30,  # the longest course slug the site allows
+        "u-" + "b" * 32,  # the personal account of the longest login
+    ],
+)
+def test_every_account_the_ledger_can_hold_renders_into_a_job(account):
+    script = render_batch_script(replace(BASE, account=account))
+    assert f"#SBATCH --account={account}\n" in script
+    with pytest.raises(ValueError):
+        render_batch_script(replace(BASE, account=account + "\n#SBATCH --qos=high"))

@@ -62,15 +62,27 @@ def test_a_ta_refused_a_cap_change_is_told_who_may():
     assert str(refused.value) == "only admins, instructors of course 'phys101' can change caps"
 
 
-def test_course_roles_reach_only_the_course_group():
-    ta, instructor = hub_roles("phys101")
+def test_course_roles_reach_only_the_students_course_servers():
+    ta, instructor = hub_roles("phys101", ["bo", "ann", "bo"])
     assert ta["groups"] == ["course-phys101-tas"]
     assert instructor["groups"] == ["course-phys101-instructors"]
     for role in (ta, instructor):
-        assert all(scope.endswith("!group=course-phys101") for scope in role["scopes"])
+        server_scopes = [s for s in role["scopes"] if "servers" in s.split("!")[0]]
+        # Never a group filter on a server scope: it would open the students' own servers.
+        assert sorted({s.split("!")[1] for s in server_scopes}) == [
+            "server=ann/course-phys101",
+            "server=bo/course-phys101",
+        ]
+        user_scopes = set(role["scopes"]) - set(server_scopes)
+        assert user_scopes == {"list:users!group=course-phys101", "read:users!group=course-phys101"}
     verbs = {scope.split("!")[0] for scope in instructor["scopes"]}
     assert verbs == {"list:users", "read:users", "read:servers", "access:servers", "servers"}
     assert "servers" not in {scope.split("!")[0] for scope in ta["scopes"]}
+
+
+def test_a_course_without_students_reaches_no_server():
+    for role in hub_roles("phys101", []):
+        assert not [s for s in role["scopes"] if "servers" in s]
 
 
 def test_groups_are_built_from_roles():
@@ -151,7 +163,7 @@ def course_row() -> Course:
     return Course(slug="phys101", student_cap_mc=5000)
 
 
-def test_roster_rows_put_staff_first_and_give_students_their_cap():
+def test_roster_rows_put_staff_first_and_give_everyone_their_cap():
     course = course_row()
     enrolments = [
         Enrolment(username="zed", role="student", display_name="Zed", email="", cap_mc=None),
@@ -163,13 +175,14 @@ def test_roster_rows_put_staff_first_and_give_students_their_cap():
     rows = roster_rows(course, enrolments, spent, servers)
     assert [r.username for r in rows] == ["ian", "amy", "zed"]
     ian, amy, zed = rows
-    assert ian.cap_mc is None and ian.percent_of_cap is None
+    # Staff spend the same budget, so they have the course's cap too.
+    assert (ian.cap_mc, ian.percent_of_cap) == (5000, 2)
     assert (zed.spent_mc, zed.cap_mc, zed.percent_of_cap, zed.at_cap) == (4500, 5000, 90, False)
     assert amy.cap_mc == 0 and amy.at_cap and amy.server.state == "stopped"
     assert zed.as_json()["server"] == "running"
     text = usage_csv(rows).splitlines()
     assert text[0] == "username,role,name,email,spent,cap,percent_of_cap,jobs"
-    assert text[1] == "ian,instructor,Ian,,0.100,,,1"
+    assert text[1] == "ian,instructor,Ian,,0.100,5.000,2,1"
     # A name that a spreadsheet would run as a formula is written as text.
     assert text[2] == "amy,student,'=HYPERLINK(),,0.000,0.000,,0"
     assert text[3] == "zed,student,Zed,,4.500,5.000,90,3"

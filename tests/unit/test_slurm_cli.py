@@ -9,7 +9,7 @@ from spawners.slurm_cli import cluster_argv, run_command
 
 LOCAL = Cluster(slurm_conf="/etc/corehour/slurm/alpha/slurm.conf", partitions={"cpu": Partition()})
 REMOTE = Cluster(exec_prefix=("ssh", "login.example.org"), partitions={"cpu": Partition()})
-SUDO = ("sudo", "-E", "-u", "{username}")
+SUDO = ("sudo", "-n", "-u", "{username}")
 
 
 @pytest.mark.parametrize(
@@ -25,7 +25,7 @@ SUDO = ("sudo", "-E", "-u", "{username}")
             "alice",
             [
                 "sudo",
-                "-E",
+                "-n",
                 "-u",
                 "alice",
                 "env",
@@ -35,7 +35,7 @@ SUDO = ("sudo", "-E", "-u", "{username}")
             ],
         ),
         (REMOTE, None, ["ssh", "login.example.org", "squeue --json"]),
-        (REMOTE, "alice", ["ssh", "login.example.org", "sudo -E -u alice squeue --json"]),
+        (REMOTE, "alice", ["ssh", "login.example.org", "sudo -n -u alice squeue --json"]),
     ],
 )
 def test_cluster_argv(cluster, username, expected):
@@ -45,7 +45,7 @@ def test_cluster_argv(cluster, username, expected):
 
 def test_remote_words_are_quoted_for_the_remote_shell():
     argv = cluster_argv(REMOTE, ["scancel", "1; rm -rf ~"], username="alice", user_prefix=SUDO)
-    assert argv[-1] == "sudo -E -u alice scancel '1; rm -rf ~'"
+    assert argv[-1] == "sudo -n -u alice scancel '1; rm -rf ~'"
 
 
 def test_commands_never_inherit_the_hub_environment(monkeypatch):

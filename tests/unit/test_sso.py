@@ -1,4 +1,5 @@
-"""Single sign-on's pure parts: discovery checks, id_token checks, claims, groups, the secret.
+"""Single sign-on's pure parts: discovery checks, id_token checks, claims, groups, the secret,
+and the sign-in attacks on names and groups (issue 12).
 
 Tokens are made with joserfc and checked with PyJWT, so a shared bug cannot hide.  The
 provider itself and the whole sign-in are in tests/integration/test_oidc_login.py.
@@ -16,18 +17,26 @@ import pytest
 from joserfc import jwt as jose_jwt
 from joserfc.jwk import RSAKey
 from jwt import PyJWK
+from pydantic import ValidationError
 
+from centre.people import PersonRules, UnixAccount
+from extensions.courses.identity import IdentityError
+from extensions.courses.sso_sync import memberships
 from extensions.sso.claims import (
     ClaimError,
     auth_state_for,
     checked_claims,
+    course_groups,
     groups_in,
     is_admin,
+    require_verified_email,
     verify_id_token,
 )
 from extensions.sso.discovery import Discovery, DiscoveryError, check_discovery
+from extensions.sso.names import in_passwd_file, sign_in_refusal
 from extensions.sso.oidc import CorehourOIDCAuthenticator
 from extensions.sso.secret_file import SecretFileError, read_secret_file
+from spawners.site_config import Auth
 
 pytestmark = pytest.mark.unit
 
@@ -243,25 +252,162 @@ def test_auth_state_carries_who_and_groups_and_no_tokens():
         "sub": "s-1",
         "email": "Anna.Müller@uni.example",
         "name": "Anna Müller",
-        "roles": ["chem-101"],
+        "roles": ["chem-101", "corehour:course-chem101"],
         "groups": ["ignored"],
         "access_token": "secret",
     }
-    assert auth_state_for(claims, "roles", ISSUER) == {
+    assert auth_state_for(claims, "roles", ISSUER, "corehour:") == {
         "issuer": ISSUER,
         "sub": "s-1",
         "email": "Anna.Müller@uni.example",
         "name": "Anna Müller",
-        "groups": ["chem-101"],
+        "groups": ["chem-101", "corehour:course-chem101"],
+        "course_groups": ["course-chem101"],
     }
+
+
+# -- attack: an e-mail username the provider never checked (issue 12) ---------------------
+
+
+@pytest.mark.parametrize(
+    ("claims", "username_claim"),
+    [
+        ({"email": "root@evil.example"}, "email"),
+        ({"email": "root@evil.example", "email_verified": False}, "email"),
+        ({"email": "root@evil.example", "email_verified": "false"}, "email"),
+        ({"email": "root@evil.example", "email_verified": 1}, "email"),
+        ({"email": "x"}, "email"),  # the email claim is an e-mail whatever it holds
+        ({"upn": "hpcadmin@uni.example", "email_verified": False}, "upn"),  # holds an '@'
+    ],
+)
+def test_an_unverified_e_mail_username_is_refused(claims, username_claim):
+    with pytest.raises(ClaimError, match="has not verified your e-mail address"):
+        require_verified_email({"sub": "s-1", **claims}, username_claim)
+
+
+@pytest.mark.parametrize(
+    ("claims", "username_claim"),
+    [
+        ({"email": "anna@uni.example", "email_verified": True}, "email"),
+        ({"email": "anna@uni.example", "email_verified": "true"}, "email"),  # e.g. Cognito
+        ({"preferred_username": "anna"}, "preferred_username"),  # not an e-mail
+    ],
+)
+def test_a_verified_or_non_e_mail_username_passes(claims, username_claim):
+    assert require_verified_email({"sub": "s-1", **claims}, username_claim) is None
+
+
+# -- attack: course roles from groups anyone can make (issue 12) --------------------------
+
+
+@pytest.mark.parametrize(
+    ("groups", "prefix", "trusted"),
+    [
+        (["course-chem101-instructors"], "corehour:", []),
+        (["corehour:course-chem101-instructors"], "corehour:", ["course-chem101-instructors"]),
+        (["corehour:", "xcorehour:course-a", "Corehour:course-a"], "corehour:", []),
+        (["/corehour/course-a-tas", "/other/course-a"], "/corehour/", ["course-a-tas"]),
+    ],
+)
+def test_only_groups_under_the_prefix_are_course_groups(groups, prefix, trusted):
+    assert course_groups(groups, prefix) == trusted
+
+
+def test_an_unprefixed_instructors_group_gives_no_course_role():
+    claims = {"sub": "s-1", "groups": ["course-chem101-instructors", "course-chem101"]}
+    state = auth_state_for(claims, "groups", ISSUER, "corehour:")
+    assert memberships(state["course_groups"], {"chem101"}) == {}
+    claims["groups"].append("corehour:course-chem101-tas")
+    state = auth_state_for(claims, "groups", ISSUER, "corehour:")
+    assert memberships(state["course_groups"], {"chem101"}) == {"chem101": "ta"}
+
+
+def test_the_site_s_course_groups_prefix_is_explicit_and_never_empty():
+    oidc = {"kind": "oidc", "issuer": ISSUER, "client_id": "c", "client_secret_file": "/s"}
+    assert Auth(**oidc).course_groups_prefix == "corehour:"
+    assert Auth(**oidc, course_groups_prefix="/hpc/").course_groups_prefix == "/hpc/"
+    for bad in ("", "has space"):
+        with pytest.raises(ValidationError, match="course_groups_prefix"):
+            Auth(**oidc, course_groups_prefix=bad)
+    with pytest.raises(Exception, match="empty prefix would trust every group"):
+        CorehourOIDCAuthenticator(course_groups_prefix="")
+
+
+# -- attack: names that sign-in must never hand out (issue 12) ----------------------------
+
+RULES = PersonRules.of(admin_users=["hpcadmin"])
+
+
+@pytest.mark.parametrize(
+    ("account", "first", "message"),
+    [
+        # root@evil.example gives "root": reserved, even for a subject that holds it.
+        (UnixAccount("root", 0), True, "'root' is a reserved name"),
+        (UnixAccount("root", 0), False, "'root' is a reserved name"),
+        (UnixAccount("root", None), True, "'root' is a reserved name"),
+        # HPCAdmin@evil.example gives "hpcadmin", one of hub.admin_users.
+        (UnixAccount("hpcadmin", 1001), True, "one of the portal's admins"),
+        (UnixAccount("hpcadmin", None), False, "one of the portal's admins"),
+        # A system account not on the reserved list, even one an admin linked.
+        (UnixAccount("backupsvc", 998), False, "a system account (uid 998)"),
+        # A person's local account that no provider subject holds.
+        (UnixAccount("chtest1", 1001), True, "already belongs to a local account"),
+    ],
+)
+def test_sign_in_never_hands_out(account, first, message):
+    refusal = sign_in_refusal(account, RULES, first_sign_in=first, in_passwd_file=True)
+    assert refusal is not None and message in refusal
+    assert refusal.startswith(f"Your sign-in gives the account name '{account.name}'")
+
+
+@pytest.mark.parametrize(
+    ("account", "first", "in_file", "adopt"),
+    [
+        (UnixAccount("anna-muller", None), True, False, False),  # new: the portal makes it
+        (UnixAccount("anna-muller", 1500), False, True, False),  # held by this subject
+        (UnixAccount("anna-muller", 1500), True, False, True),  # the directory's, adopted
+    ],
+)
+def test_sign_in_gives(account, first, in_file, adopt):
+    refusal = sign_in_refusal(
+        account, RULES, first_sign_in=first, in_passwd_file=in_file, adopt_directory_accounts=adopt
+    )
+    assert refusal is None
+
+
+def test_adopting_directory_accounts_never_adopts_the_machine_s_own():
+    local = UnixAccount("ubuntu", 1000)
+    refusal = sign_in_refusal(
+        local, RULES, first_sign_in=True, in_passwd_file=True, adopt_directory_accounts=True
+    )
+    assert "already belongs to a local account" in refusal
+
+
+def test_the_passwd_file_is_read_by_name(tmp_path):
+    passwd = tmp_path / "passwd"
+    passwd.write_text("root:x:0:0::/root:/bin/bash\nchtest1:x:1001:1002::/home/chtest1:/bin/sh\n")
+    assert in_passwd_file("chtest1", passwd) and in_passwd_file("root", passwd)
+    assert not in_passwd_file("chtest", passwd) and not in_passwd_file("x", passwd)
+    assert in_passwd_file("anyone", tmp_path / "unreadable")  # fails closed: never adopted
+
+
+def test_the_authenticator_refuses_its_admin_users_and_reserved_names():
+    authenticator = CorehourOIDCAuthenticator(admin_users={"hpcadmin"})
+    for name in ("hpcadmin", "root", "slurm", "corehour"):
+        with pytest.raises(IdentityError, match="which is refused"):
+            authenticator.check_name(name, True)
+    authenticator = CorehourOIDCAuthenticator(reserved_names={"labadmin"}, min_uid=5000)
+    with pytest.raises(IdentityError, match="'labadmin' is a reserved name"):
+        authenticator.check_name("labadmin", True)
+    assert authenticator.check_name("nobody-has-this-name-x", True) is None
 
 
 # -- the authenticator's own rules --------------------------------------------------------
 
 
-def _auth_model(groups, admin=None):
-    state = auth_state_for({"sub": "s-1", "groups": groups}, "groups", ISSUER)
-    return {"name": "anna-muller", "admin": admin, "auth_state": state}
+def _auth_model(groups, admin=None, name="anna-muller"):
+    state = auth_state_for({"sub": "s-1", "groups": groups}, "groups", ISSUER, "corehour:")
+    return {"name": name, "admin": admin, "auth_state": state}
 
 
 @pytest.mark.parametrize(
@@ -269,12 +415,16 @@ def _auth_model(groups, admin=None):
     [
         (["hpc-admins"], None, True),
         (["chem-101"], None, False),  # explicit False: an admin flag set by hand is taken back
-        (["chem-101"], True, True),  # admin_users stay admins
+        # Attack: a name in admin_users (OAuthenticator marks it admin) gets nothing by name.
+        (["chem-101"], True, False),
     ],
 )
-def test_the_authenticator_makes_admins_from_groups(groups, admin_before, admin_after):
-    authenticator = CorehourOIDCAuthenticator(provider_admin_groups={"hpc-admins"})
-    model = asyncio.run(authenticator.update_auth_model(_auth_model(groups, admin_before)))
+def test_the_authenticator_makes_admins_from_groups_only(groups, admin_before, admin_after):
+    authenticator = CorehourOIDCAuthenticator(
+        provider_admin_groups={"hpc-admins"}, admin_users={"hpcadmin"}
+    )
+    model = _auth_model(groups, admin_before, name="hpcadmin")
+    model = asyncio.run(authenticator.update_auth_model(model))
     assert model["admin"] is admin_after
 
 
@@ -287,6 +437,10 @@ def test_the_authenticator_defaults():
     assert authenticator.scope == ["openid", "email", "profile", "groups"]
     assert authenticator.id_token_algorithms == ["RS256"]
     assert authenticator.login_service == "your institution"
+    assert authenticator.course_groups_prefix == "corehour:"
+    assert authenticator.min_uid == 1000
+    assert {"root", "slurm", "corehour"} <= authenticator.reserved_names
+    assert authenticator.adopt_directory_accounts is False
 
 
 # -- the client secret --------------------------------------------------------------------

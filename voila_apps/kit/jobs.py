@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from urllib.parse import quote
 
+from centre.names import ACCOUNT_NAME
 from spawners.options import OptionError, SpawnRequest, validate_user_options
 from spawners.site_config import Site
 from spawners.slurm_json import ENDED_STATES, _number, _state
@@ -21,7 +22,6 @@ from spawners.slurm_json import ENDED_STATES, _number, _state
 RESOURCE_KEYS = ("profile", "cluster", "cores", "memory_gb", "gpus", "walltime_hours")
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,39}")
 _PATH = re.compile(r"/[A-Za-z0-9._/+-]*")
-_ACCOUNT = re.compile(r"[a-z][a-z0-9_-]{0,62}")
 
 
 class InputError(ValueError):
@@ -69,7 +69,7 @@ def batch_script(
     check_name(name)
     if not _PATH.fullmatch(workdir):
         raise InputError("workdir", f"{workdir!r} is not a plain absolute path")
-    if account is not None and not _ACCOUNT.fullmatch(account):
+    if account is not None and not ACCOUNT_NAME.fullmatch(account):
         raise InputError("account", f"{account!r} is not an account name")
     directives = [
         f"--job-name={name}",

@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import json
 import os
+import pwd
 import subprocess
 import time
 
+from centre.people import account_of, job_refusal
 from spawners.site_config import Site, parse_site
 from voila_apps.kit.jobs import JobState, job_state
 
@@ -36,7 +38,17 @@ def slurm(
     )
 
 
+def refuse_unsafe_person(site: Site, uid: int | None = None) -> None:
+    """An app never submits as a system account or someone outside the portal, even if its
+    server somehow started as one (the spawner refuses that first; centre/people.py)."""
+    name = pwd.getpwuid(os.getuid() if uid is None else uid).pw_name
+    refusal = job_refusal(account_of(name), site.hub.person_rules())
+    if refusal is not None:
+        raise SlurmError(f"No job was submitted: {refusal}.")
+
+
 def submit(site: Site, cluster: str, script: str) -> str:
+    refuse_unsafe_person(site)
     result = slurm(site, cluster, ["sbatch", "--parsable"], script)
     if result.returncode != 0:
         raise SlurmError(f"Slurm on {cluster} refused the job: {result.stderr.strip()[-300:]}")

@@ -1,0 +1,9 @@
+"""Names that reach Slurm and the ledger: one rule each, for every part that checks them."""
+
+from __future__ import annotations
+
+import re
+
+# A ledger account is a Slurm account of the same name: "u-" + a 32-character login, or
+# "course-" + a 31-character slug, fit with room to spare.
+ACCOUNT_NAME = re.compile(r"[a-z][a-z0-9_-]{0,62}")
