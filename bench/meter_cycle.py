@@ -45,7 +45,6 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from bench.report import write_result
-from billing_hooks.charging import RateBook
 from billing_hooks.db import make_engine, session_factory
 from billing_hooks.ledger import (
     NewAccount,
@@ -58,7 +57,8 @@ from billing_hooks.meter import SACCT_OVERLAP, ClusterReading, CycleReport, Mete
 from billing_hooks.metering import Progress, plan_job
 from billing_hooks.models import Account, Charge, MeteredJob
 from billing_hooks.usage import parse_sacct, parse_squeue
-from spawners.site_config import Site, parse_site
+from centre.pricing import RateBook
+from centre.site import Site, parse_site
 from tests.ledger_db import drop_postgres, postgres_url, sqlite_url
 
 REPO = Path(__file__).resolve().parents[1]

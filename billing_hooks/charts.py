@@ -6,7 +6,7 @@ import datetime as dt
 
 import plotly.graph_objects as go
 
-from billing_hooks.charging import MC_PER_CREDIT
+from centre.pricing import MC_PER_CREDIT
 
 DAY = 86400
 

@@ -17,13 +17,13 @@ from dataclasses import dataclass, field
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from billing_hooks.charging import format_credits
 from billing_hooks.hub_client import HubClient
 from billing_hooks.ledger import insert_for
 from billing_hooks.models import Account, Membership, MeteredJob, Notice, now
 from billing_hooks.slurm_accounts import SacctmgrError, SlurmAccounts
-from spawners.site_config import Site
-from spawners.slurm_cli import cluster_argv, run_command
+from centre.pricing import format_credits
+from centre.site import Site
+from centre.slurm_cli import cluster_argv, run_command
 
 log = logging.getLogger("corehour.enforce")
 # sacctmgr modify is a write to slurmdbd, so the unbilled accounts' hold is not renewed

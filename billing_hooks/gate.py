@@ -12,11 +12,11 @@ import math
 from dataclasses import dataclass
 from decimal import Decimal
 
-from billing_hooks.charging import RateBook, Tres, format_credits, hourly_price_mc
 from billing_hooks.db import make_engine, session_factory, upgrade
 from billing_hooks.ledger import accounts_of, personal_account_name, site_personal_account
 from billing_hooks.models import Account, now
-from spawners.site_config import Billing, Site
+from centre.pricing import RateBook, Tres, format_credits, hourly_price_mc
+from centre.site import Billing, Site
 
 
 class SpendRefused(Exception):

@@ -18,12 +18,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from billing_hooks import ledger_calls
-from billing_hooks.charging import RateBook, format_credits
 from billing_hooks.db import make_engine, session_factory, upgrade
 from billing_hooks.gate import quote_mc_per_hour, request_tres
 from billing_hooks.ledger import accounts_of
 from billing_hooks.models import Enrolment, Notice, now
-from spawners.options import validate_user_options
+from centre.options import validate_user_options
+from centre.pricing import RateBook, format_credits
 
 NOTICE_DAYS = 3
 STALE = "Balances may be out of date: the billing ledger does not answer right now."

@@ -16,7 +16,6 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from billing_hooks.charging import MC_PER_CREDIT, format_credits
 from billing_hooks.models import (
     ACCOUNT_KINDS,
     ROLES,
@@ -28,6 +27,7 @@ from billing_hooks.models import (
     now,
 )
 from centre.names import ACCOUNT_NAME
+from centre.pricing import MC_PER_CREDIT, format_credits
 
 # A single top-up above this is almost certainly a typo (a million credits).
 MAX_TRANSACTION_MC = 1_000_000 * 1000

@@ -21,14 +21,14 @@ from sqlalchemy import Row, select, text, tuple_
 from sqlalchemy.orm import Session, sessionmaker
 
 from billing_hooks import bulk
-from billing_hooks.charging import NoRateError, RateBook
 from billing_hooks.ledger import insert_for, personal_account_name
 from billing_hooks.metering import Booking, Progress, plan_job
 from billing_hooks.models import Account, MeterCursor, MeteredJob
 from billing_hooks.usage import RUN_ENDED_STATES, JobUsage, parse_sacct, parse_squeue
-from spawners.site_config import Site
-from spawners.slurm_cli import CommandResult, cluster_argv, run_command
-from spawners.slurm_json import SlurmOutputError
+from centre.pricing import NoRateError, RateBook
+from centre.site import Site
+from centre.slurm_cli import CommandResult, cluster_argv, run_command
+from centre.slurm_json import SlurmOutputError
 
 log = logging.getLogger("corehour.meter")
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from billing_hooks.charging import ChargeSlice, JobCost, RatePeriod, slices
 from billing_hooks.usage import JobUsage
+from centre.pricing import ChargeSlice, JobCost, RatePeriod, slices
 
 
 @dataclass(frozen=True)

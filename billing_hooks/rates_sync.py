@@ -5,9 +5,9 @@ from __future__ import annotations
 from sqlalchemy import delete
 from sqlalchemy.orm import Session, sessionmaker
 
-from billing_hooks.charging import RateBook
 from billing_hooks.models import Rate
-from spawners.site_config import Billing
+from centre.pricing import RateBook
+from centre.site import Billing
 
 
 def store_rates(sessions: sessionmaker[Session], billing: Billing) -> int:

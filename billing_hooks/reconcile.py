@@ -20,14 +20,14 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from billing_hooks.charging import JobCost, NoRateError, RateBook
 from billing_hooks.db import database_url, make_engine, session_factory
 from billing_hooks.ledger import personal_account_name
 from billing_hooks.models import Account, Charge
 from billing_hooks.usage import JobUsage, parse_sacct
+from centre.pricing import JobCost, NoRateError, RateBook
+from centre.site import Site
+from centre.slurm_cli import cluster_argv, run_command
 from spawners.configurer import DEFAULT_SITE, load_site_or_exit
-from spawners.site_config import Site
-from spawners.slurm_cli import cluster_argv, run_command
 
 LONGEST_JOB = 366 * 86400
 

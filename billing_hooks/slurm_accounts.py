@@ -14,8 +14,8 @@ import re
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 
-from spawners.site_config import Site
-from spawners.slurm_cli import CommandResult, cluster_argv, run_command
+from centre.site import Site
+from centre.slurm_cli import CommandResult, cluster_argv, run_command
 
 Runner = Callable[..., Awaitable[CommandResult]]
 # Cancelled jobs take a moment to end; Slurm deletes an association only after they have.

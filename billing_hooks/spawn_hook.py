@@ -15,13 +15,13 @@ import threading
 from sqlalchemy import select
 
 from billing_hooks import ledger_calls
-from billing_hooks.charging import format_credits
 from billing_hooks.gate import AccountChoice, SpendingGate, SpendRefused, request_tres
 from billing_hooks.ledger_calls import LedgerUnavailable
 from billing_hooks.models import Account
 from billing_hooks.slurm_accounts import SacctmgrError, SlurmAccounts, Wanted
+from centre.options import SpawnRequest
+from centre.pricing import format_credits
 from spawners.materials import Materials
-from spawners.options import SpawnRequest
 
 _gates: dict[tuple[str, str], SpendingGate] = {}
 _gates_lock = threading.Lock()

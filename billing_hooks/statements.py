@@ -25,9 +25,9 @@ from reportlab.platypus import LongTable, Paragraph, SimpleDocTemplate, Spacer, 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from billing_hooks.charging import format_credits
 from billing_hooks.ledger import insert_for
 from billing_hooks.models import Account, Charge, Statement, Transaction, now
+from centre.pricing import format_credits
 
 MONTH = re.compile(r"([0-9]{4})-([0-9]{2})")
 GROUPING_WORK_MEM = "64MB"  # about 1 kB per job: room for 60,000 jobs in a month

@@ -14,8 +14,8 @@ from typing import Any
 
 import msgspec
 
-from billing_hooks.charging import Tres
-from spawners.slurm_json import ENDED_STATES, SlurmOutputError, _number, _state, _text
+from centre.pricing import Tres
+from centre.slurm_json import ENDED_STATES, SlurmOutputError, _number, _state, _text
 
 # Slurm's "no value" sentinels (NO_VAL, INFINITE): 24.11 prints them as the start time of a
 # job that never started.

@@ -324,17 +324,15 @@ cmd_images() {
 
 # ---------------------------------------------------------------- apps
 
-# App notebooks run in a person's job with an image's Python; they import the same checks
-# as the hub (spawners/, voila_apps/), which must therefore be readable by everyone.
+# App notebooks run in a person's job with an image's Python; they import the shared kernel
+# (centre/: the site, the checks, prices) and the app kit, which must therefore be readable
+# by everyone. spawners/ comes too, for the launcher every server's job runs first.
 cmd_apps() {
 	local repo=$1 target=$PREFIX/apps fresh
 	[ -d "$repo/voila_apps" ] || die "$repo has no voila_apps/ folder"
 	mkdir -p "$PREFIX"
 	fresh=$(mktemp -d "$PREFIX/apps.new.XXXXXX")
 	cp -r "$repo/centre" "$repo/spawners" "$repo/voila_apps" "$fresh/"
-	# Apps quote prices with billing's own arithmetic, not a copy of it; only the pure module.
-	mkdir "$fresh/billing_hooks"
-	cp "$repo/billing_hooks/__init__.py" "$repo/billing_hooks/charging.py" "$fresh/billing_hooks/"
 	find "$fresh" -name __pycache__ -prune -exec rm -rf {} +
 	chmod -R u=rwX,go=rX "$fresh"
 	rm -rf "$target.old"

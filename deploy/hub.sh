@@ -24,7 +24,7 @@ proxy_token_file=$state/proxy_token
 # Prints "bind_url hub_ip hub_port proxy_api_url" from the site file (and validates it).
 site_endpoints() {
 	"$hub_python" -c 'import sys
-from spawners.site_config import SiteConfigError, load_site
+from centre.site import SiteConfigError, load_site
 try:
     hub = load_site(sys.argv[1]).hub
 except SiteConfigError as e:

@@ -11,7 +11,7 @@ import os
 import sys
 from pathlib import Path
 
-from .site_config import Site, SiteConfigError, load_site
+from centre.site import Site, SiteConfigError, load_site
 
 DEFAULT_SITE = "/etc/corehour/site.yaml"
 DEFAULT_STATE_DIR = "/var/lib/corehour/hub"

@@ -11,8 +11,8 @@ from __future__ import annotations
 import json
 from html import escape
 
-from .options import AUTO
-from .site_config import Site
+from centre.options import AUTO
+from centre.site import Site
 
 
 def _profile_data(site: Site) -> dict[str, dict]:

@@ -32,18 +32,18 @@ from jupyterhub.spawner import SpawnException
 from tornado import web
 from traitlets import Any, Bool, Dict, Float, Integer, List, Unicode, default, observe
 
+from centre.batch_script import JobSpec, render_batch_script
+from centre.options import AUTO, OptionError, SpawnRequest, options_from_form, validate_user_options
 from centre.people import account_of, job_refusal
+from centre.site import Site, parse_site, public_site
+from centre.slurm_cli import CommandResult, cluster_argv, run_command
+from centre.slurm_json import parse_test_only, queue_position
 
 from . import port_api
 from .apps import AppFiles, app_files
-from .batch_script import JobSpec, render_batch_script
 from .form import render_options_form
 from .materials import default_url, place_argv
-from .options import AUTO, OptionError, SpawnRequest, options_from_form, validate_user_options
 from .routing import NoClusterAvailable, choose_cluster
-from .site_config import Site, parse_site, public_site
-from .slurm_cli import CommandResult, cluster_argv, run_command
-from .slurm_json import parse_test_only, queue_position
 from .status_board import StatusBoard
 
 port_api.install()

@@ -21,7 +21,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from .slurm_json import JobInfo, SlurmOutputError, parse_squeue_json
+from centre.slurm_json import JobInfo, SlurmOutputError, parse_squeue_json
 
 log = logging.getLogger("corehour.status")
 

@@ -15,8 +15,8 @@ from typing import Annotated
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
-from spawners.options import OptionError, validate_user_options
-from spawners.site_config import Site
+from centre.options import OptionError, validate_user_options
+from centre.site import Site
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_CATALOGUE = HERE / "catalogue.yaml"

@@ -10,7 +10,6 @@ from pathlib import Path
 from sqlalchemy import select
 
 from billing_hooks import reports, statements
-from billing_hooks.charging import format_credits, parse_credits
 from billing_hooks.db import read_only_sessions
 from billing_hooks.enforce import release_if_covered
 from billing_hooks.ledger import (
@@ -27,6 +26,7 @@ from billing_hooks.service.base import ApiHandler, Refused, refused_from
 from billing_hooks.service.people import ensure_person
 from billing_hooks.service.query import month_of, usage_query
 from billing_hooks.slurm_accounts import SacctmgrError, Wanted
+from centre.pricing import format_credits, parse_credits
 
 OPENAPI = Path(__file__).with_name("openapi.yaml")
 

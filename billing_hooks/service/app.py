@@ -23,7 +23,6 @@ from jupyterhub.services.auth import HubOAuthCallbackHandler
 from jupyterhub.utils import url_path_join
 from tornado import web
 
-from billing_hooks.charging import RateBook
 from billing_hooks.db import database_url, make_engine, session_factory, upgrade
 from billing_hooks.enforce import Enforcer
 from billing_hooks.hub_client import HubClient
@@ -32,6 +31,7 @@ from billing_hooks.rates_sync import store_rates
 from billing_hooks.service import api, pages
 from billing_hooks.service.context import Context
 from billing_hooks.slurm_accounts import SlurmAccounts
+from centre.pricing import RateBook
 from extensions.courses import api as course_api
 from extensions.courses import pages as course_pages
 from extensions.courses.actions import Courses

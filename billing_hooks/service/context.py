@@ -6,10 +6,10 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from billing_hooks.charging import RateBook
 from billing_hooks.hub_client import HubClient
 from billing_hooks.slurm_accounts import SlurmAccounts
-from spawners.site_config import Billing, Site
+from centre.pricing import RateBook
+from centre.site import Billing, Site
 
 
 @dataclass

@@ -15,7 +15,6 @@ from sqlalchemy import select
 from tornado import web
 
 from billing_hooks import charts, reports, statements
-from billing_hooks.charging import format_credits
 from billing_hooks.db import read_only_sessions
 from billing_hooks.enforce import AccountSnapshot, percent_left, release_if_covered
 from billing_hooks.ledger import (
@@ -31,6 +30,7 @@ from billing_hooks.service.api import amount_from, sync_slurm
 from billing_hooks.service.base import BaseHandler, Refused, refused_from
 from billing_hooks.service.people import ensure_person
 from billing_hooks.service.query import month_of, usage_query
+from centre.pricing import format_credits
 
 TEMPLATES = Environment(
     loader=FileSystemLoader(Path(__file__).with_name("templates")),

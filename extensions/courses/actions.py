@@ -13,10 +13,11 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from billing_hooks.charging import format_credits
 from billing_hooks.models import Account, Course
 from billing_hooks.slurm_accounts import SacctmgrError, SlurmAccounts, Wanted
 from centre.people import account_of, enrolment_refusal
+from centre.pricing import format_credits
+from centre.site import Site
 from extensions.courses import roster, settings, store
 from extensions.courses.access import (
     Action,
@@ -30,7 +31,6 @@ from extensions.courses.hub import CourseHub, Outcome
 from extensions.courses.settings import term_state
 from extensions.courses.unix_accounts import ensure_accounts
 from extensions.courses.views import RosterRow, burn_down, roster_rows
-from spawners.site_config import Site
 
 
 class CourseUnavailable(RuntimeError):

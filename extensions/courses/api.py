@@ -8,12 +8,12 @@ parsed, and a body is never larger than the route's ``max_body``.
 
 from __future__ import annotations
 
-from billing_hooks.charging import format_credits
 from billing_hooks.ledger import LedgerError
 from billing_hooks.models import Course
 from billing_hooks.service.api import amount_from
 from billing_hooks.service.base import ApiHandler, Refused
 from billing_hooks.service.bodies import KIB
+from centre.pricing import format_credits
 from extensions.courses import roster, settings
 from extensions.courses.access import Action, CourseForbidden, CourseNotFound
 from extensions.courses.actions import Courses, CourseUnavailable, Who

@@ -16,12 +16,12 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from billing_hooks.charging import format_credits
 from billing_hooks.enforce import add_notice
 from billing_hooks.hub_client import HubClient
 from billing_hooks.models import Charge, Course, Enrolment, MeteredJob
-from spawners.site_config import Site
-from spawners.slurm_cli import cluster_argv, run_command
+from centre.pricing import format_credits
+from centre.site import Site
+from centre.slurm_cli import cluster_argv, run_command
 
 log = logging.getLogger("corehour.courses")
 

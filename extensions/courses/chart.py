@@ -6,8 +6,8 @@ import datetime as dt
 
 import plotly.graph_objects as go
 
-from billing_hooks.charging import MC_PER_CREDIT
 from billing_hooks.charts import _layout, _safe
+from centre.pricing import MC_PER_CREDIT
 
 
 def burn_down_figure(

@@ -14,11 +14,11 @@ from urllib.parse import quote, urlencode
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, select_autoescape
 from tornado import web
 
-from billing_hooks.charging import format_credits
 from billing_hooks.ledger import LedgerError
 from billing_hooks.service import pages as billing_pages
 from billing_hooks.service.api import amount_from
 from billing_hooks.service.base import Refused
+from centre.pricing import format_credits
 from extensions.courses import roster
 from extensions.courses.access import ALLOWED, Action, Standing
 from extensions.courses.api import CourseRequest, refused

@@ -22,7 +22,7 @@ from pydantic import (
     model_validator,
 )
 
-from spawners.site_config import Site
+from centre.site import Site
 
 CourseSlug = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]{1,30}$")]
 _GIT_URL = re.compile(r"https://[A-Za-z0-9.-]+(:\d{1,5})?/[A-Za-z0-9._~/-]+(\.git)?")

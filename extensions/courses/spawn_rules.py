@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from billing_hooks.charging import format_credits
 from billing_hooks.models import Enrolment
+from centre.pricing import format_credits
 from extensions.courses import store
 from extensions.courses.settings import term_state
 

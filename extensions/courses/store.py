@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from billing_hooks.charging import MC_PER_CREDIT
 from billing_hooks.ledger import NewAccount, add_member, create_account, record_transaction
 from billing_hooks.models import (
     COURSE_ROLES,
@@ -26,6 +25,7 @@ from billing_hooks.models import (
     Membership,
     Transaction,
 )
+from centre.pricing import MC_PER_CREDIT
 from extensions.courses import roster, settings
 
 SOURCES = ("csv", "api", "sso")

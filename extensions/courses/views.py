@@ -12,8 +12,8 @@ import datetime as dt
 import io
 from dataclasses import dataclass
 
-from billing_hooks.charging import format_credits
 from billing_hooks.models import Course, Enrolment
+from centre.pricing import format_credits
 from extensions.courses.hub import ServerView
 from extensions.courses.store import Spent, cap_of
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from spawners.site_config import load_site
+from centre.site import load_site
 from tests.harness import REPO
 from voila_apps.kit.jobs import check_resources
 from voila_apps.lammps_md import core as lammps

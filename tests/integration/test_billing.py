@@ -124,7 +124,7 @@ def test_cpu_and_gpu_jobs_cost_exactly_tres_times_elapsed_times_rate(portal, tok
 
 
 def _site_model(portal):
-    from spawners.site_config import parse_site
+    from centre.site import parse_site
 
     return parse_site(portal.site)
 

@@ -12,11 +12,11 @@ import pytest
 
 from billing_hooks.db import make_engine, session_factory
 from billing_hooks.ledger import add_charge, audited_balance_mc
+from centre.site import load_site
 from extensions.courses import store
 from extensions.courses.roster import Enrolment
 from extensions.courses.settings import CourseError, parse_course
 from extensions.courses.views import burn_down
-from spawners.site_config import load_site
 from tests.harness import REPO
 from tests.ledger_db import drop_postgres, postgres_url, sqlite_url
 

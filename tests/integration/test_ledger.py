@@ -1,7 +1,7 @@
 """The ledger and the meter against real databases: SQLite files and the local PostgreSQL.
 
 No Slurm here: the meter is fed synthetic readings, so these tests never touch the shared
-clusters.  Expected amounts are computed independently of ``charging.py``, from the rates
+clusters.  Expected amounts are computed independently of ``centre/pricing.py``, from the rates
 in the site file, as ``round(TRES × elapsed × rate)`` with one half-up rounding.
 """
 
@@ -25,7 +25,6 @@ from hypothesis import strategies as st
 from sqlalchemy import delete, event, func, select, update
 from sqlalchemy.exc import DBAPIError
 
-from billing_hooks.charging import RateBook, Tres
 from billing_hooks.db import make_engine, session_factory
 from billing_hooks.ledger import (
     MAX_TRANSACTION_MC,
@@ -41,7 +40,8 @@ from billing_hooks.ledger import (
 from billing_hooks.meter import ClusterReading, Meter
 from billing_hooks.models import Account, Charge, MeterCursor, MeteredJob, Transaction
 from billing_hooks.usage import JobUsage
-from spawners.site_config import parse_site
+from centre.pricing import RateBook, Tres
+from centre.site import parse_site
 from tests.ledger_db import drop_postgres, postgres_url, sqlite_url
 
 pytestmark = pytest.mark.integration

@@ -30,13 +30,13 @@ from tornado import web
 
 from billing_hooks.db import alembic_config, make_engine, session_factory
 from billing_hooks.models import Membership
+from centre.site import load_site
 from extensions.courses import store
 from extensions.courses.identity import IdentityError
 from extensions.courses.roster import Enrolment as Row
 from extensions.courses.settings import parse_course
 from extensions.sso.identities import IdentityStore
 from extensions.sso.oidc import CorehourOIDCAuthenticator
-from spawners.site_config import load_site
 from tests.harness import HUB_BIN, REPO, TEST_ADMIN, Portal, portal_site
 from tests.ledger_db import sqlite_url
 from tests.oidc import OIDCProvider, submit_login_form

@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from spawners.site_config import load_site
+from centre.site import load_site
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE_SITE = REPO / "deploy" / "site.example.yaml"

@@ -5,7 +5,7 @@ from dataclasses import replace
 
 import pytest
 
-from spawners.batch_script import JobSpec, render_batch_script
+from centre.batch_script import JobSpec, render_batch_script
 
 BASE = JobSpec(
     job_name="corehour-gpu",

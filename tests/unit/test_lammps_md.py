@@ -8,7 +8,7 @@ import itertools
 
 import pytest
 
-from spawners.options import validate_user_options
+from centre.options import validate_user_options
 from voila_apps.kit.jobs import InputError
 from voila_apps.lammps_md.core import (
     MAX_ATOMS,

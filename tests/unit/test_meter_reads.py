@@ -13,7 +13,7 @@ import json
 
 from billing_hooks.meter import SACCT_MAX_WINDOW, Meter, _slurm_time
 from billing_hooks.usage import parse_sacct
-from spawners.slurm_cli import CommandResult
+from centre.slurm_cli import CommandResult
 
 from .conftest import FIXTURES
 

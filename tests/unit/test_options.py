@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from spawners.options import AUTO, OptionError, options_from_form, validate_user_options
+from centre.options import AUTO, OptionError, options_from_form, validate_user_options
 
 
 def test_empty_options_give_the_default_profile(site):

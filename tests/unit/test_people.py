@@ -18,7 +18,7 @@ from centre.people import (
     enrolment_refusal,
     job_refusal,
 )
-from spawners.site_config import parse_site, public_site
+from centre.site import parse_site, public_site
 from spawners.spawner import CorehourSpawner
 from tests.unit.conftest import EXAMPLE_SITE
 

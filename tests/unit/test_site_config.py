@@ -5,7 +5,7 @@ import copy
 import pytest
 import yaml
 
-from spawners.site_config import SiteConfigError, load_site, parse_site
+from centre.site import SiteConfigError, load_site, parse_site
 
 from .conftest import EXAMPLE_SITE
 

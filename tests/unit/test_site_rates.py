@@ -6,8 +6,8 @@ from decimal import Decimal
 import pytest
 import yaml
 
-from billing_hooks.charging import RateBook
-from spawners.site_config import SiteConfigError, parse_site
+from centre.pricing import RateBook
+from centre.site import SiteConfigError, parse_site
 
 from .conftest import EXAMPLE_SITE
 

@@ -13,8 +13,8 @@ from billing_hooks.slurm_accounts import (
     load_file,
     pairs_by_account,
 )
-from spawners.site_config import load_site
-from spawners.slurm_cli import CommandResult
+from centre.site import load_site
+from centre.slurm_cli import CommandResult
 from tests.harness import DEPLOY
 
 pytestmark = pytest.mark.unit

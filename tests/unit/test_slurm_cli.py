@@ -4,8 +4,8 @@ import asyncio
 
 import pytest
 
-from spawners.site_config import Cluster, Partition
-from spawners.slurm_cli import cluster_argv, run_command
+from centre.site import Cluster, Partition
+from centre.slurm_cli import cluster_argv, run_command
 
 LOCAL = Cluster(slurm_conf="/etc/corehour/slurm/alpha/slurm.conf", partitions={"cpu": Partition()})
 REMOTE = Cluster(exec_prefix=("ssh", "login.example.org"), partitions={"cpu": Partition()})

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from spawners.slurm_json import (
+from centre.slurm_json import (
     SlurmOutputError,
     parse_sinfo_json,
     parse_squeue_json,

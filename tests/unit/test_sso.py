@@ -20,6 +20,7 @@ from jwt import PyJWK
 from pydantic import ValidationError
 
 from centre.people import PersonRules, UnixAccount
+from centre.site import Auth
 from extensions.courses.identity import IdentityError
 from extensions.courses.sso_sync import memberships
 from extensions.sso.claims import (
@@ -36,7 +37,6 @@ from extensions.sso.discovery import Discovery, DiscoveryError, check_discovery
 from extensions.sso.names import in_passwd_file, sign_in_refusal
 from extensions.sso.oidc import CorehourOIDCAuthenticator
 from extensions.sso.secret_file import SecretFileError, read_secret_file
-from spawners.site_config import Auth
 
 pytestmark = pytest.mark.unit
 

@@ -4,9 +4,9 @@ import json
 
 import pytest
 
-from billing_hooks.charging import Tres
 from billing_hooks.usage import parse_sacct, parse_squeue, parse_tres_string
-from spawners.slurm_json import SlurmOutputError
+from centre.pricing import Tres
+from centre.slurm_json import SlurmOutputError
 
 from .conftest import FIXTURES
 

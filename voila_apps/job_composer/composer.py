@@ -2,7 +2,7 @@
 
 The app's notebook draws the widgets and runs sbatch/squeue/sacct as the person; every
 decision lives here, so it is tested without a browser.  Resources go through the same
-allow-list as notebook servers (``spawners.options``): a profile, a cluster and numbers
+allow-list as notebook servers (``centre.options``): a profile, a cluster and numbers
 within the profile's limits.  The script body is the person's own; it runs as them, after
 corehour's ``#SBATCH`` lines (sbatch ignores directives after the first command, so a
 body cannot raise its own limits).
@@ -14,9 +14,9 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from spawners.options import SpawnRequest
-from spawners.site_config import Site
-from spawners.slurm_json import ENDED_STATES, _number, _state
+from centre.options import SpawnRequest
+from centre.site import Site
+from centre.slurm_json import ENDED_STATES, _number, _state
 from voila_apps.kit.jobs import (
     InputError,
     batch_script,
@@ -172,7 +172,7 @@ def estimated_cost(row: JobRow, site: Site) -> str:
     """What the job has cost so far at the standard rate ('' where the site bills nothing)."""
     if site.billing is None or not row.elapsed_seconds:
         return ""
-    from billing_hooks.charging import NoRateError, RateBook, Tres, format_credits, hourly_price_mc
+    from centre.pricing import NoRateError, RateBook, Tres, format_credits, hourly_price_mc
 
     try:
         price = RateBook.from_site(site.billing).price_at(

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import ipywidgets as w
 
-from spawners.site_config import Site
+from centre.site import Site
 from voila_apps.job_composer.composer import (
     TEMPLATES,
     ComposerError,

@@ -1,7 +1,7 @@
 """The pure part every app shares: checking resources, the batch script, the price, a job's state.
 
 An app's heavy work is a separate Slurm batch job.  Its resources go through the same
-allow-list as notebook servers (``spawners.options``), so an app can never ask for more
+allow-list as notebook servers (``centre.options``), so an app can never ask for more
 than the person's profile allows; the script is rendered from checked values only.
 """
 
@@ -15,9 +15,9 @@ from decimal import Decimal
 from urllib.parse import quote
 
 from centre.names import ACCOUNT_NAME
-from spawners.options import OptionError, SpawnRequest, validate_user_options
-from spawners.site_config import Site
-from spawners.slurm_json import ENDED_STATES, _number, _state
+from centre.options import OptionError, SpawnRequest, validate_user_options
+from centre.site import Site
+from centre.slurm_json import ENDED_STATES, _number, _state
 
 RESOURCE_KEYS = ("profile", "cluster", "cores", "memory_gb", "gpus", "walltime_hours")
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,39}")
@@ -95,7 +95,7 @@ def price_per_hour(site: Site, request: SpawnRequest, at: int) -> str:
     """What an hour of this job costs at the base rate, or a plain note when nothing is billed."""
     if site.billing is None:
         return "This site does not bill jobs."
-    from billing_hooks.charging import NoRateError, RateBook, Tres, format_credits, hourly_price_mc
+    from centre.pricing import NoRateError, RateBook, Tres, format_credits, hourly_price_mc
 
     tres = Tres(cpus=request.cores, gpus=request.gpus, mem_mb=request.memory_gb * 1024)
     try:

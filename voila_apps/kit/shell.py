@@ -20,7 +20,7 @@ from pathlib import Path
 
 import ipywidgets as w
 
-from spawners.site_config import Site
+from centre.site import Site
 from voila_apps.kit import slurm
 from voila_apps.kit.jobs import (
     InputError,

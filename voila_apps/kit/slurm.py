@@ -12,7 +12,7 @@ import subprocess
 import time
 
 from centre.people import account_of, job_refusal
-from spawners.site_config import Site, parse_site
+from centre.site import Site, parse_site
 from voila_apps.kit.jobs import JobState, job_state
 
 

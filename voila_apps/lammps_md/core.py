@@ -16,7 +16,7 @@ import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from spawners.options import SpawnRequest
+from centre.options import SpawnRequest
 from voila_apps.kit.jobs import InputError
 
 MIN_ATOMS, MAX_ATOMS = 100, 500_000

@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from spawners.options import SpawnRequest
+from centre.options import SpawnRequest
 from voila_apps.kit.jobs import InputError
 from voila_apps.pyscf_chem.basis_sizes import BASIS_FUNCTIONS, ELEMENTS
 from voila_apps.pyscf_chem.molecules import (

@@ -16,7 +16,7 @@ import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 
-from spawners.options import SpawnRequest
+from centre.options import SpawnRequest
 from voila_apps.kit.jobs import InputError
 from voila_apps.torch_train.params import MODELS, Params
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from centre.names import ACCOUNT_NAME
 
-from .site_config import IntRange, Site
+from .site import IntRange, Site
 
 AUTO = "auto"
 ALLOWED_KEYS = (

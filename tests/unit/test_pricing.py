@@ -7,7 +7,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from billing_hooks.charging import (
+from billing_hooks.metering import Progress, plan_job
+from billing_hooks.usage import JobUsage
+from centre.pricing import (
     BUCKET_SECONDS,
     JobCost,
     NoRateError,
@@ -22,8 +24,6 @@ from billing_hooks.charging import (
     round_mc,
     slices,
 )
-from billing_hooks.metering import Progress, plan_job
-from billing_hooks.usage import JobUsage
 
 pytestmark = pytest.mark.unit
 

@@ -78,7 +78,7 @@ class RateBook:
 
     @classmethod
     def from_site(cls, billing) -> RateBook:
-        """Build from ``site_config.Billing`` rate entries (dates are UTC midnights)."""
+        """Build from ``centre.site.Billing`` rate entries (dates are UTC midnights)."""
         periods: dict[tuple[str, str], list[RatePeriod]] = {}
         for rate in billing.rates:
             periods.setdefault((rate.cluster, rate.partition), []).append(

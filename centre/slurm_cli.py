@@ -13,7 +13,7 @@ import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from .site_config import Cluster
+from .site import Cluster
 
 
 @dataclass(frozen=True)
