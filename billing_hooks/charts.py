@@ -11,12 +11,12 @@ from centre.pricing import MC_PER_CREDIT
 DAY = 86400
 
 
-def _safe(figure: go.Figure) -> str:
+def script_json(figure: go.Figure) -> str:
     # The JSON goes inside a <script> element: "</" must not end it early.
     return figure.to_json().replace("</", "<\\/")
 
 
-def _layout(figure: go.Figure, y_title: str) -> go.Figure:
+def styled(figure: go.Figure, y_title: str) -> go.Figure:
     figure.update_layout(
         margin={"l": 50, "r": 10, "t": 10, "b": 40},
         yaxis_title=y_title,
@@ -34,7 +34,7 @@ def daily_spend_figure(days: list[tuple[int, int]], start: int, end: int, curren
         x.append(dt.datetime.fromtimestamp(day, dt.UTC).strftime("%Y-%m-%d"))
         y.append(by_day.get(day, 0) / MC_PER_CREDIT)
     figure = go.Figure(go.Bar(x=x, y=y, name=currency, marker_color="#f37524"))
-    return _safe(_layout(figure, f"{currency} per day"))
+    return script_json(styled(figure, f"{currency} per day"))
 
 
 def usage_figure(rows, group_by: str, currency: str) -> str:
@@ -47,4 +47,4 @@ def usage_figure(rows, group_by: str, currency: str) -> str:
         )
     )
     figure.update_xaxes(title=group_by)
-    return _safe(_layout(figure, currency))
+    return script_json(styled(figure, currency))

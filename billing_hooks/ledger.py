@@ -7,7 +7,6 @@ SQLite alike.  Callers own the transaction (``with session.begin():``).
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -26,12 +25,11 @@ from billing_hooks.models import (
     Transaction,
     now,
 )
-from centre.names import ACCOUNT_NAME
+from centre.names import ACCOUNT_NAME, UNIX_NAME
 from centre.pricing import MC_PER_CREDIT, format_credits
 
 # A single top-up above this is almost certainly a typo (a million credits).
 MAX_TRANSACTION_MC = 1_000_000 * 1000
-UNIX_NAME = re.compile(r"[a-z_][a-z0-9_-]{0,31}")
 
 
 class LedgerError(ValueError):

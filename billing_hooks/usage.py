@@ -15,7 +15,7 @@ from typing import Any
 import msgspec
 
 from centre.pricing import Tres
-from centre.slurm_json import ENDED_STATES, SlurmOutputError, _number, _state, _text
+from centre.slurm_json import ENDED_STATES, SlurmOutputError, slurm_number, slurm_state, slurm_text
 
 # Slurm's "no value" sentinels (NO_VAL, INFINITE): 24.11 prints them as the start time of a
 # job that never started.
@@ -84,9 +84,9 @@ def _tres_list(items: object) -> Tres:
     for item in items if isinstance(items, list) else ():
         if not isinstance(item, Mapping):
             continue
-        kind = _text(item.get("type"))
-        name = _text(item.get("name"))
-        count = _number(item.get("count"))
+        kind = slurm_text(item.get("type"))
+        name = slurm_text(item.get("name"))
+        count = slurm_number(item.get("count"))
         if count is None or count < 0:
             continue
         counts[f"{kind}/{name}" if name else kind] = count
@@ -164,7 +164,7 @@ def _decode(text: str, decoder: msgspec.json.Decoder):
 
 def _nothing_found(error: object) -> bool:
     # sacct reports an empty window as an error (9003, "Nothing found"); it is no jobs.
-    return isinstance(error, Mapping) and _number(error.get("error_number")) == 9003
+    return isinstance(error, Mapping) and slurm_number(error.get("error_number")) == 9003
 
 
 def parse_sacct(text: str, cluster: str) -> list[JobUsage]:
@@ -172,12 +172,12 @@ def parse_sacct(text: str, cluster: str) -> list[JobUsage]:
     usages = []
     for raw in _load(text, "sacct"):
         times = raw.get("time") if isinstance(raw.get("time"), Mapping) else {}
-        start = _number(times.get("start")) or 0
+        start = slurm_number(times.get("start")) or 0
         if not 0 < start < _NO_VALUE:
             continue  # never started: a pending job that was cancelled costs nothing
         state_info = raw.get("state") if isinstance(raw.get("state"), Mapping) else {}
-        state = _state(state_info.get("current"))
-        end = _number(times.get("end")) or 0
+        state = slurm_state(state_info.get("current"))
+        end = slurm_number(times.get("end")) or 0
         ended = state in RUN_ENDED_STATES and end >= start
         tres = raw.get("tres") if isinstance(raw.get("tres"), Mapping) else {}
         allocated = _tres_list(tres.get("allocated"))
@@ -186,15 +186,15 @@ def parse_sacct(text: str, cluster: str) -> list[JobUsage]:
         usages.append(
             JobUsage(
                 cluster=cluster,
-                job_id=str(_number(raw.get("job_id"))),
-                user=_text(raw.get("user")),
-                account=_text(raw.get("account")),
-                partition=_text(raw.get("partition")),
-                name=_text(raw.get("name")),
+                job_id=str(slurm_number(raw.get("job_id"))),
+                user=slurm_text(raw.get("user")),
+                account=slurm_text(raw.get("account")),
+                partition=slurm_text(raw.get("partition")),
+                name=slurm_text(raw.get("name")),
                 state=state,
                 start=start,
                 end=end if ended else None,
-                suspended=_number(times.get("suspended")) or 0,
+                suspended=slurm_number(times.get("suspended")) or 0,
                 tres=allocated,
             )
         )
@@ -205,23 +205,23 @@ def parse_squeue(text: str, cluster: str) -> list[JobUsage]:
     """Running (and suspended) jobs from ``squeue --json``."""
     usages = []
     for raw in _load(text, "squeue"):
-        state = _state(raw.get("job_state"))
-        start = _number(raw.get("start_time")) or 0
+        state = slurm_state(raw.get("job_state"))
+        start = slurm_number(raw.get("start_time")) or 0
         if state not in ("RUNNING", "SUSPENDED", "COMPLETING") or not 0 < start < _NO_VALUE:
             continue
         usages.append(
             JobUsage(
                 cluster=cluster,
-                job_id=str(_number(raw.get("job_id"))),
-                user=_text(raw.get("user_name")),
-                account=_text(raw.get("account")),
-                partition=_text(raw.get("partition")),
-                name=_text(raw.get("name")),
+                job_id=str(slurm_number(raw.get("job_id"))),
+                user=slurm_text(raw.get("user_name")),
+                account=slurm_text(raw.get("account")),
+                partition=slurm_text(raw.get("partition")),
+                name=slurm_text(raw.get("name")),
                 state=state,
                 start=start,
                 end=None,
                 suspended=0,
-                tres=parse_tres_string(_text(raw.get("tres_alloc_str"))),
+                tres=parse_tres_string(slurm_text(raw.get("tres_alloc_str"))),
             )
         )
     return usages

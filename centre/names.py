@@ -7,3 +7,7 @@ import re
 # A ledger account is a Slurm account of the same name: "u-" + a 32-character login, or
 # "course-" + a 31-character slug, fit with room to spare.
 ACCOUNT_NAME = re.compile(r"[a-z][a-z0-9_-]{0,62}")
+
+# A POSIX-portable login name, as useradd accepts it by default and Slurm shows it
+# (deploy/users.sh checks the same).
+UNIX_NAME = re.compile(r"[a-z_][a-z0-9_-]{0,31}")

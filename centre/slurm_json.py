@@ -69,7 +69,7 @@ class JobInfo:
         return self.alive and not self.pending
 
 
-def _number(value: object) -> int | None:
+def slurm_number(value: object) -> int | None:
     """A Slurm number: plain, or ``{"set": bool, "infinite": bool, "number": N}``."""
     if isinstance(value, Mapping):
         if not value.get("set", True) or value.get("infinite"):
@@ -80,30 +80,32 @@ def _number(value: object) -> int | None:
     return int(value)
 
 
-def _state(value: object) -> str:
+def slurm_state(value: object) -> str:
+    """A job state: Slurm 22.05 prints a string, later versions a list of flags."""
     if isinstance(value, list):
         return str(value[0]) if value else "UNKNOWN"
     return str(value or "UNKNOWN")
 
 
-def _text(value: object) -> str:
+def slurm_text(value: object) -> str:
+    """A Slurm text field; null is empty."""
     return "" if value is None else str(value)
 
 
 def parse_job(raw: Mapping[str, object]) -> JobInfo:
-    start = _number(raw.get("start_time"))
-    submit = _number(raw.get("submit_time"))
+    start = slurm_number(raw.get("start_time"))
+    submit = slurm_number(raw.get("submit_time"))
     return JobInfo(
-        job_id=str(_number(raw.get("job_id"))),
-        state=_state(raw.get("job_state")),
-        reason=_text(raw.get("state_reason")) or "None",
-        user=_text(raw.get("user_name")),
-        partition=_text(raw.get("partition")),
-        node=_text(raw.get("batch_host")) or _text(raw.get("nodes")),
+        job_id=str(slurm_number(raw.get("job_id"))),
+        state=slurm_state(raw.get("job_state")),
+        reason=slurm_text(raw.get("state_reason")) or "None",
+        user=slurm_text(raw.get("user_name")),
+        partition=slurm_text(raw.get("partition")),
+        node=slurm_text(raw.get("batch_host")) or slurm_text(raw.get("nodes")),
         start_time=start or None,
         submit_time=submit or None,
-        priority=_number(raw.get("priority")) or 0,
-        tres_alloc=_text(raw.get("tres_alloc_str")),
+        priority=slurm_number(raw.get("priority")) or 0,
+        tres_alloc=slurm_text(raw.get("tres_alloc_str")),
     )
 
 
@@ -145,11 +147,11 @@ def parse_sinfo_json(text: str) -> list[NodeInfo]:
         if "nodes" in data:
             return [
                 NodeInfo(
-                    name=_text(n.get("name") or n.get("hostname")),
-                    state=_state(n.get("state")),
+                    name=slurm_text(n.get("name") or n.get("hostname")),
+                    state=slurm_state(n.get("state")),
                     partitions=tuple(n.get("partitions") or ()),
-                    cpus=_number(n.get("cpus")) or 0,
-                    alloc_cpus=_number(n.get("alloc_cpus")) or 0,
+                    cpus=slurm_number(n.get("cpus")) or 0,
+                    alloc_cpus=slurm_number(n.get("alloc_cpus")) or 0,
                 )
                 for n in data["nodes"]
             ]
@@ -164,10 +166,10 @@ def parse_sinfo_json(text: str) -> list[NodeInfo]:
                 )
                 nodes[name] = NodeInfo(
                     name=name,
-                    state=_state(row["node"]["state"]),
+                    state=slurm_state(row["node"]["state"]),
                     partitions=partitions,
-                    cpus=_number(row["cpus"]["total"]) or 0,
-                    alloc_cpus=_number(row["cpus"]["allocated"]) or 0,
+                    cpus=slurm_number(row["cpus"]["total"]) or 0,
+                    alloc_cpus=slurm_number(row["cpus"]["allocated"]) or 0,
                 )
         return list(nodes.values())
     except (ValueError, KeyError, TypeError, AttributeError) as e:

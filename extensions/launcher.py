@@ -11,16 +11,16 @@ from __future__ import annotations
 from functools import partial
 from urllib.parse import urlencode
 
-from spawners.apps import APP_PREFIX, HOME_FOLDER
+from centre.apps import app_folder, app_page, app_server
 
 
 def launch_url(username: str, slug: str, app: dict) -> str:
-    server = f"{APP_PREFIX}{slug}"
+    server = app_server(slug)
     options = {"opt-profile": app["profile"], "opt-image": app["image"]}
     options.update(
         {f"opt-{k}": v for k, v in (app.get("resources") or {}).items() if v is not None}
     )
-    options["next"] = f"/user/{username}/{server}/voila/render/{HOME_FOLDER}/{slug}/app.ipynb"
+    options["next"] = f"/user/{username}/{server}/{app_page(slug)}"
     return f"/hub/spawn/{username}/{server}?{urlencode(options)}"
 
 
@@ -31,7 +31,7 @@ def tiles(user, apps: dict, prices=None) -> dict | None:
     running = {name for name, spawner in user.spawners.items() if spawner.active}
     groups: dict[str, list[dict]] = {}
     for slug, app in apps.items():
-        server = f"{APP_PREFIX}{slug}"
+        server = app_server(slug)
         groups.setdefault(app["category"], []).append(
             {
                 "slug": slug,
@@ -44,10 +44,10 @@ def tiles(user, apps: dict, prices=None) -> dict | None:
                 "running": server in running,
                 "server": server,
                 "launch_url": launch_url(user.name, slug, app),
-                "open_url": f"/user/{user.name}/{server}/voila/render/{HOME_FOLDER}/{slug}/app.ipynb",
+                "open_url": f"/user/{user.name}/{server}/{app_page(slug)}",
                 # The same server in JupyterLab, in the app's folder with its runs; the
                 # Launcher there has Terminal.
-                "lab_url": f"/user/{user.name}/{server}/lab/tree/{HOME_FOLDER}/{slug}",
+                "lab_url": f"/user/{user.name}/{server}/lab/tree/{app_folder(slug)}",
             }
         )
     return {"groups": groups}

@@ -11,8 +11,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-APP_PREFIX = "app-"
-HOME_FOLDER = "corehour-apps"
+from centre.apps import APP_PREFIX, app_folder, app_page
+
 # JupyterLab extensions in the images that do nothing on a Voila page.
 LAB_ONLY_EXTENSIONS = ("@jupyter-server/resource-usage", "@voila-dashboards/jupyterlab-preview")
 _SLUG = re.compile(r"[a-z][a-z0-9-]{1,30}")
@@ -28,7 +28,7 @@ class AppFiles:
 
     @property
     def folder_in_home(self) -> str:
-        return f"{HOME_FOLDER}/{self.slug}"
+        return app_folder(self.slug)
 
     @property
     def widget_module(self) -> str:
@@ -58,7 +58,7 @@ class AppFiles:
     @property
     def render_path(self) -> str:
         """Where Voila renders it, relative to the server's root (the home folder)."""
-        return f"voila/render/{HOME_FOLDER}/{self.slug}/app.ipynb"
+        return app_page(self.slug)
 
 
 def app_files(server_name: str, apps: dict, apps_root: str, home: str) -> AppFiles | None:
@@ -69,5 +69,5 @@ def app_files(server_name: str, apps: dict, apps_root: str, home: str) -> AppFil
     app = apps.get(slug)
     if app is None or not _SLUG.fullmatch(slug) or not _NOTEBOOK.fullmatch(app.get("notebook", "")):
         return None
-    folder = f"{home}/{HOME_FOLDER}/{slug}"
+    folder = f"{home}/{app_folder(slug)}"
     return AppFiles(slug, f"{apps_root}/{app['notebook']}", folder, f"{folder}/app.ipynb")

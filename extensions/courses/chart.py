@@ -6,7 +6,7 @@ import datetime as dt
 
 import plotly.graph_objects as go
 
-from billing_hooks.charts import _layout, _safe
+from billing_hooks.charts import script_json, styled
 from centre.pricing import MC_PER_CREDIT
 
 
@@ -34,4 +34,4 @@ def burn_down_figure(
             )
         )
     figure.update_layout(legend={"orientation": "h", "y": -0.2})
-    return _safe(_layout(figure, f"{currency} left"))
+    return script_json(styled(figure, f"{currency} left"))

@@ -24,7 +24,7 @@ import re
 import unicodedata
 from collections.abc import Mapping
 
-from extensions.courses.roster import UNIX_NAME
+from centre.names import UNIX_NAME
 
 MAX_LENGTH = 32
 _OUTSIDE = re.compile(r"[^a-z0-9_-]+")

@@ -19,6 +19,8 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
+from centre.names import UNIX_NAME
+
 ROLES = ("student", "ta", "instructor")
 REQUIRED = ("username", "role")
 OPTIONAL = ("name", "email")
@@ -27,8 +29,6 @@ MAX_BYTES = 1024 * 1024
 MAX_LINES = 10_000  # the rows and the blank lines between them
 MAX_COLUMNS = 100
 MAX_FIELDS = 10  # of one person in a JSON list: the four above, and a few to name as unknown
-# A POSIX-portable login name, as useradd accepts it by default and Slurm shows it.
-UNIX_NAME = re.compile(r"[a-z_][a-z0-9_-]{0,31}")
 # One side of an address: one character class under one quantifier, so a failed match gives
 # back one character at a time and never tries two ways to split the same text.
 _EMAIL_PART = re.compile(r"[^@\s,;<>]+")

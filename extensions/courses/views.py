@@ -13,6 +13,7 @@ import io
 from dataclasses import dataclass
 
 from billing_hooks.models import Course, Enrolment
+from billing_hooks.statements import csv_safe
 from centre.pricing import format_credits
 from extensions.courses.hub import ServerView
 from extensions.courses.store import Spent, cap_of
@@ -111,8 +112,8 @@ def usage_csv(rows: list[RosterRow]) -> str:
             [
                 r.username,
                 r.role,
-                _safe(r.name),
-                _safe(r.email),
+                csv_safe(r.name),
+                csv_safe(r.email),
                 format_credits(r.spent_mc),
                 "" if r.cap_mc is None else format_credits(r.cap_mc),
                 "" if r.percent_of_cap is None else r.percent_of_cap,
@@ -120,8 +121,3 @@ def usage_csv(rows: list[RosterRow]) -> str:
             ]
         )
     return out.getvalue()
-
-
-def _safe(text: str) -> str:
-    """A cell a spreadsheet will not run as a formula."""
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text

@@ -15,14 +15,13 @@ refused at sign-in, so a link cannot make anyone root or an admin.
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 
+from centre.names import UNIX_NAME
 from extensions.courses.identity import IdentityError
 from extensions.sso.identities import IdentityStore
 
 DEFAULT_DB = "sqlite:////var/lib/corehour/hub/identities.sqlite"
-UNIX_NAME = re.compile(r"[a-z_][a-z0-9_-]{0,31}")  # as deploy/users.sh checks names
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -41,7 +41,6 @@ TANGLES = {
     "extensions/courses/sso_sync.py": {"billing_hooks"},
     "extensions/courses/store.py": {"billing_hooks"},
     "extensions/courses/views.py": {"billing_hooks"},
-    "extensions/launcher.py": {"spawners"},
     "spawners/configurer.py": {"billing_hooks", "extensions", "voila_apps"},
     "spawners/spawner.py": {"billing_hooks"},
 }

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from centre.options import SpawnRequest
 from centre.site import Site
-from centre.slurm_json import ENDED_STATES, _number, _state
+from centre.slurm_json import ENDED_STATES, slurm_number, slurm_state
 from voila_apps.kit.jobs import (
     InputError,
     batch_script,
@@ -139,7 +139,7 @@ def my_jobs(
             times = job.get("time") or {}
             start, end = _n(times.get("start")), _n(times.get("end"))
             elapsed = _n(times.get("elapsed")) or (max(0, end - start) if start and end else 0)
-            state = _state((job.get("state") or {}).get("current"))
+            state = slurm_state((job.get("state") or {}).get("current"))
             rows[(cluster, str(_n(job.get("job_id"))))] = JobRow(
                 cluster,
                 str(_n(job.get("job_id"))),
@@ -153,7 +153,7 @@ def my_jobs(
     for cluster, text in squeue_by_cluster.items():
         for job in slurm_jobs(text):
             start = _n(job.get("start_time"))
-            state = _state(job.get("job_state"))
+            state = slurm_state(job.get("job_state"))
             running = state == "RUNNING" and 0 < start < 0xFFFFFFFE
             rows[(cluster, str(_n(job.get("job_id"))))] = JobRow(
                 cluster,
@@ -215,4 +215,4 @@ def tail(text: str, lines: int = 20) -> str:
 
 
 def _n(value: object) -> int:
-    return _number(value) or 0
+    return slurm_number(value) or 0

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import ipywidgets as w
 
+from centre.apps import app_folder
 from centre.site import Site
 from voila_apps.job_composer.composer import (
     TEMPLATES,
@@ -27,7 +28,7 @@ from voila_apps.kit import slurm
 from voila_apps.kit.prebuilt import take
 from voila_apps.kit.shell import WIDE, Defaults, Resources
 
-RUNS = Path.home() / "corehour-apps" / "job-composer" / "runs"
+RUNS = Path.home() / app_folder("job-composer") / "runs"
 # Profiles for tests and demos of failure are not offered for batch work.
 HIDDEN_PROFILES = ("broken",)
 

@@ -17,7 +17,7 @@ from urllib.parse import quote
 from centre.names import ACCOUNT_NAME
 from centre.options import OptionError, SpawnRequest, validate_user_options
 from centre.site import Site
-from centre.slurm_json import ENDED_STATES, _number, _state
+from centre.slurm_json import ENDED_STATES, slurm_number, slurm_state
 
 RESOURCE_KEYS = ("profile", "cluster", "cores", "memory_gb", "gpus", "walltime_hours")
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,39}")
@@ -149,22 +149,22 @@ class JobState:
 def job_state(squeue_text: str, sacct_text: str, job_id: str, now: int) -> JobState:
     """One job's state: squeue while Slurm holds it, then sacct (the accounting record)."""
     for job in slurm_jobs(squeue_text):
-        if str(_number(job.get("job_id"))) == job_id:
-            start = _number(job.get("start_time")) or 0
-            state = _state(job.get("job_state"))
+        if str(slurm_number(job.get("job_id"))) == job_id:
+            start = slurm_number(job.get("start_time")) or 0
+            state = slurm_state(job.get("job_state"))
             running = state == "RUNNING" and 0 < start < 0xFFFFFFFE
             return JobState(
                 state, str(job.get("state_reason") or ""), max(0, now - start) if running else 0
             )
     for job in slurm_jobs(sacct_text):
-        if str(_number(job.get("job_id"))) == job_id:
+        if str(slurm_number(job.get("job_id"))) == job_id:
             times = job.get("time") or {}
             exit_code = (job.get("exit_code") or {}).get("return_code")
             return JobState(
-                _state((job.get("state") or {}).get("current")),
+                slurm_state((job.get("state") or {}).get("current")),
                 str((job.get("state") or {}).get("reason") or ""),
-                _number(times.get("elapsed")) or 0,
-                _number(exit_code),
+                slurm_number(times.get("elapsed")) or 0,
+                slurm_number(exit_code),
             )
     return JobState("UNKNOWN")
 

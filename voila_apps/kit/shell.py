@@ -20,6 +20,7 @@ from pathlib import Path
 
 import ipywidgets as w
 
+from centre.apps import app_folder
 from centre.site import Site
 from voila_apps.kit import slurm
 from voila_apps.kit.jobs import (
@@ -194,9 +195,7 @@ class BatchApp:
         except InputError as e:
             self.say("danger", f"Not submitted. {e}")
             return
-        run_dir = (
-            Path.home() / "corehour-apps" / self.slug / "runs" / time.strftime("%Y%m%d-%H%M%S")
-        )
+        run_dir = Path.home() / app_folder(self.slug) / "runs" / time.strftime("%Y%m%d-%H%M%S")
         run_dir.mkdir(parents=True, exist_ok=True)
         try:
             body = self.prepare(params, request, run_dir)

@@ -1,6 +1,7 @@
 """Running Slurm commands as the person, from their app server (this process is theirs).
 
-One cluster at a time with that cluster's SLURM_CONF; argv lists only, never a shell.
+One cluster at a time, through the kernel's command line (its SLURM_CONF or its exec
+prefix); argv lists only, never a shell.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import time
 
 from centre.people import account_of, job_refusal
 from centre.site import Site, parse_site
+from centre.slurm_cli import cluster_argv
 from voila_apps.kit.jobs import JobState, job_state
 
 
@@ -28,13 +30,14 @@ def load_site() -> Site:
 def slurm(
     site: Site, cluster: str, argv: list[str], stdin: str | None = None
 ) -> subprocess.CompletedProcess:
-    env = dict(os.environ)
-    conf = site.clusters[cluster].slurm_conf
-    if conf:
-        env["SLURM_CONF"] = conf
-    prefix = list(site.clusters[cluster].exec_prefix or [])
+    """``argv`` on ``cluster`` as this process's person, through the same command line the
+    hub builds (centre/slurm_cli.py), so a cluster reached over ssh works here too."""
     return subprocess.run(
-        prefix + argv, input=stdin, env=env, capture_output=True, text=True, timeout=60
+        cluster_argv(site.clusters[cluster], argv),
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
 
 
