@@ -1,6 +1,11 @@
-"""Fixtures shared by the integration and browser tiers: one real portal per session."""
+"""Fixtures shared by the integration and browser tiers: one real portal per session.
+
+Every test carries its tier's marker, from the folder it lives in, so ``-m unit`` (or
+``integration``, ``browser``, ``deploy``) selects a whole tier.
+"""
 
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -41,3 +46,14 @@ def _no_servers_left(request):
     users = request.getfixturevalue("users")
     yield
     portal.stop_all(users)
+
+
+TIERS = ("unit", "integration", "browser", "deploy")
+TESTS = Path(__file__).resolve().parent
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        tier = Path(item.path).resolve().relative_to(TESTS).parts[0]
+        if tier in TIERS:
+            item.add_marker(getattr(pytest.mark, tier))

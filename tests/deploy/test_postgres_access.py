@@ -27,7 +27,7 @@ import pytest
 
 from tests.harness import DEPLOY
 
-pytestmark = pytest.mark.integration
+pytestmark = pytest.mark.deploy
 
 ROLE = "corehour"
 DATABASES = ("corehour", "corehour_hub")

@@ -13,7 +13,7 @@ import pytest
 
 from tests.harness import DEPLOY
 
-pytestmark = pytest.mark.integration
+pytestmark = pytest.mark.deploy
 
 HUB = "corehour-hub"
 OUTSIDER = "choutsider"
