@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
+from tests.billing_checks import wait_until
 from tests.blackhole import Relay
 from tests.harness import Portal, alive_jobs, portal_site
 from tests.ledger_db import PG_PORT, drop_postgres, postgres_url
@@ -44,16 +45,6 @@ def dark_portal(tmp_path_factory, users):
             portal.stop_all(users)
         portal.stop()
         drop_postgres(url)
-
-
-def wait_until(check, timeout: float, message: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = check()
-        if result:
-            return result
-        time.sleep(0.5)
-    raise AssertionError(message)
 
 
 def test_a_blackholed_ledger_stops_no_page_and_a_spawn_is_refused_with_nothing_submitted(
