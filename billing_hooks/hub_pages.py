@@ -92,11 +92,10 @@ def template_values(database_url: str, prefix: str, currency: str):
     return partial(page_values, latest=latest, prefix=prefix, currency=currency)
 
 
-def app_prices(site, database_url: str):
+def app_prices(site):
     """``price(username, app)`` for the launcher's tiles: credits per hour at the base rate.
 
     Rates come from the site file, so a tile's price never waits on the ledger.
-    ``database_url`` is unused; it stays for the configurer's call.
     """
     rates = RateBook.from_site(site.billing)
 

@@ -16,7 +16,7 @@ from jupyterhub_idle_culler import IdleCuller
 
 from billing_hooks.db import database_url, make_engine, session_factory
 from billing_hooks.enforce import add_notice
-from spawners.configurer import DEFAULT_SITE, load_site_or_exit
+from centre.site import DEFAULT_SITE, load_site_or_exit
 
 DEFAULT_MINUTES = 60
 log = logging.getLogger("corehour.idle")

@@ -25,9 +25,8 @@ from billing_hooks.ledger import personal_account_name
 from billing_hooks.models import Account, Charge
 from billing_hooks.usage import JobUsage, parse_sacct
 from centre.pricing import JobCost, NoRateError, RateBook
-from centre.site import Site
+from centre.site import DEFAULT_SITE, Site, load_site_or_exit
 from centre.slurm_cli import cluster_argv, run_command
-from spawners.configurer import DEFAULT_SITE, load_site_or_exit
 
 LONGEST_JOB = 366 * 86400
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import sys
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Literal
@@ -476,3 +477,16 @@ def load_site(path: str | Path) -> Site:
     except yaml.YAMLError as e:
         raise SiteConfigError(f"The site file {path} is not valid YAML: {e}") from None
     return parse_site(data, str(path))
+
+
+DEFAULT_SITE = "/etc/corehour/site.yaml"
+
+
+def load_site_or_exit(path: str | Path) -> Site:
+    """Load the site file for a process that cannot run without it: a bad one stops the
+    process with a message naming the key, not a traceback."""
+    try:
+        return load_site(path)
+    except SiteConfigError as e:
+        print(f"corehour: {e}", file=sys.stderr)
+        raise SystemExit(2) from None

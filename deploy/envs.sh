@@ -185,7 +185,7 @@ install_hub() {
 }
 
 check_hub() {
-	"$1/bin/python" -c 'import jupyterhub, batchspawner, centre, spawners, extensions, billing_hooks'
+	"$1/bin/python" -c 'import jupyterhub, batchspawner, centre, spawners, extensions, billing_hooks, roots'
 }
 
 cmd_hub() {

@@ -30,9 +30,11 @@ from functools import partial
 from batchspawner import SlurmSpawner
 from jupyterhub.spawner import SpawnException
 from tornado import web
-from traitlets import Any, Bool, Dict, Float, Integer, List, Unicode, default, observe
+from traitlets import Any, Bool, Callable, Dict, Float, Integer, List, Unicode, default, observe
 
+from centre.admission import Admission, AdmissionRefused, admit
 from centre.batch_script import JobSpec, render_batch_script
+from centre.materials import default_url, place_argv
 from centre.options import AUTO, OptionError, SpawnRequest, options_from_form, validate_user_options
 from centre.people import account_of, job_refusal
 from centre.site import Site, parse_site, public_site
@@ -42,7 +44,6 @@ from centre.slurm_json import parse_test_only, queue_position
 from . import port_api
 from .apps import AppFiles, app_files
 from .form import render_options_form
-from .materials import default_url, place_argv
 from .routing import NoClusterAvailable, choose_cluster
 from .status_board import StatusBoard
 
@@ -83,13 +84,12 @@ async def _apply_options(spawner: CorehourSpawner, user_options: dict) -> None:
         request = validate_user_options(user_options, spawner.site_model)
     except OptionError as e:
         raise web.HTTPError(400, str(e)) from None
-    if spawner.billing_database_url:
-        from billing_hooks import spawn_hook  # only sites that bill need the ledger
-
-        try:
-            spawner.account = await spawn_hook.admit(spawner, request)
-        except spawn_hook.SpawnRefused as e:
-            raise web.HTTPError(e.status, str(e)) from None
+    try:
+        admission = await admit(spawner.admission, Admission(spawner.user.name, request))
+    except AdmissionRefused as e:
+        raise web.HTTPError(e.status, str(e)) from None
+    spawner.account = admission.account
+    spawner.course_materials = admission.materials
     spawner.request = request
 
 
@@ -97,7 +97,7 @@ class CorehourSpawner(SlurmSpawner):
     site = Dict(
         help="""The validated site file (clusters, partitions, profiles, images) as plain data.
 
-        Set by corehour's configurer from the site YAML; do not edit by hand.
+        Set by the hub's composition root (roots/hub.py) from the site YAML; do not edit by hand.
         """,
     ).tag(config=True)
 
@@ -134,21 +134,32 @@ class CorehourSpawner(SlurmSpawner):
         30.0, help="Seconds to wait for any one Slurm command before calling it failed."
     ).tag(config=True)
 
-    billing_database_url = Unicode(
-        "",
-        help="""SQLAlchemy URL of the billing ledger; empty turns billing off.
+    admission = List(
+        Callable(),
+        help="""The steps a start passes before anything reaches Slurm, in order
+        (centre/admission.py): each takes the Admission so far and returns it with its
+        decision filled in (the account to charge, a course's materials), or raises
+        AdmissionRefused with what the person must know.
 
-        When set, every spawn is charged to a ledger account the person may use (their
-        personal one unless they choose another), the account must cover the site's
-        minimum run, and the job is submitted with that Slurm --account.
+        Set by the hub's composition root (roots/hub.py): on a site that bills, billing's
+        choice of account, a course's rules, then billing's money check.  Empty: every
+        valid request starts, charged to no account.
         """,
+    ).tag(config=True)
+
+    form_billing = Callable(
+        None,
+        allow_none=True,
+        help="""async (username) -> (billing, notice): the accounts and prices the spawn form
+        shows for its live price, or (None, a notice for the person) when they cannot be
+        read.  None: the form shows no prices.  Set by the hub's composition root.""",
     ).tag(config=True)
 
     apps = Dict(
         help="""The app catalogue as plain data: {slug: {"notebook": "folder/app.ipynb", ...}}.
 
         A named server "app-<slug>" gets that app's notebook copied into the person's home
-        before its job starts.  Set by corehour's configurer from voila_apps/catalogue.yaml.
+        before its job starts.  Set by the hub's composition root from voila_apps/catalogue.yaml.
         """,
     ).tag(config=True)
 
@@ -177,7 +188,7 @@ class CorehourSpawner(SlurmSpawner):
     course_materials = Any(
         None,
         allow_none=True,
-        help="The course materials (spawners.materials.Materials) of the current start, if any.",
+        help="The course materials (centre.materials.Materials) of the current start, if any.",
     )
 
     materials_timeout = Float(
@@ -581,12 +592,10 @@ class CorehourSpawner(SlurmSpawner):
 
 async def _options_form(spawner: CorehourSpawner) -> str:
     billing = notice = None
-    if spawner.billing_database_url:
-        from billing_hooks import spawn_hook
-
+    if spawner.form_billing is not None:
         # Off the event loop, with a deadline: a ledger that does not answer leaves the form
         # without prices, and with a notice, instead of holding up the hub.
-        billing, notice = await spawn_hook.form_billing(spawner)
+        billing, notice = await spawner.form_billing(spawner.user.name)
     form = render_options_form(spawner.site_model, billing)
     if notice:
         form = f'<div class="alert alert-warning" role="status">{html.escape(notice)}</div>{form}'

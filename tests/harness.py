@@ -214,7 +214,7 @@ class Portal:
 
     def _stop_leftover_services(self) -> None:
         """The hub stops its services on exit, but one it restarted itself may outlive it."""
-        pattern = f"billing_hooks.* --site {self.workdir / 'site.yaml'}"
+        pattern = f"(billing_hooks|roots)[.][a-z_.]+ --site {self.workdir / 'site.yaml'}"
         deadline = time.monotonic() + 10
         while subprocess.run(["pgrep", "-f", pattern], capture_output=True).returncode == 0:
             if time.monotonic() > deadline:
@@ -267,7 +267,7 @@ class Portal:
 
     def billing_service_pid(self) -> int:
         out = subprocess.run(
-            ["pgrep", "-f", f"billing_hooks.service --site {self.workdir / 'site.yaml'}"],
+            ["pgrep", "-f", f"roots.billing --site {self.workdir / 'site.yaml'}"],
             capture_output=True,
             text=True,
         ).stdout.split()

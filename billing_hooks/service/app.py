@@ -1,8 +1,10 @@
 """The billing service: a hub-managed process with the API, the pages and the meter loop.
 
-JupyterHub starts it (``c.JupyterHub.services``) with its URL, prefix and token in the
-environment; ``--site`` names the site file.  The meter runs every ``meter_interval``
-seconds, then enforcement; a failed cycle is logged and retried at the next one.
+JupyterHub starts it (``c.JupyterHub.services``) through its composition root,
+``roots/billing.py``, which adds the plugins (courses); the hub passes its URL, prefix and
+token in the environment, and ``--site`` names the site file.  The meter runs every
+``meter_interval`` seconds, then enforcement and the plugins' steps; a failed cycle is
+logged and retried at the next one.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import re
 import secrets
 import signal
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -30,14 +33,10 @@ from billing_hooks.meter import Meter
 from billing_hooks.rates_sync import store_rates
 from billing_hooks.service import api, pages
 from billing_hooks.service.context import Context
+from billing_hooks.service.plugin import ServicePlugin
 from billing_hooks.slurm_accounts import SlurmAccounts
 from centre.pricing import RateBook
-from extensions.courses import api as course_api
-from extensions.courses import pages as course_pages
-from extensions.courses.actions import Courses
-from extensions.courses.caps import CapEnforcer
-from extensions.courses.hub import CourseHub
-from spawners.configurer import DEFAULT_SITE, load_site_or_exit
+from centre.site import DEFAULT_SITE, load_site_or_exit
 
 log = logging.getLogger("corehour.billing")
 OPENAPI_FILE = api.OPENAPI
@@ -59,13 +58,6 @@ API_ROUTES = {
     "accounts/{name}/charges": api.ChargesHandler,
     "jobs/running": api.RunningHandler,
     "usage": api.UsageHandler,
-    "courses": course_api.CoursesHandler,
-    "courses/{slug}": course_api.CourseHandler,
-    "courses/{slug}/roster": course_api.RosterHandler,
-    "courses/{slug}/enrolments": course_api.EnrolmentsHandler,
-    "courses/{slug}/enrolments/{username}": course_api.EnrolmentHandler,
-    "courses/{slug}/servers": course_api.ServersHandler,
-    "courses/{slug}/usage.csv": course_api.UsageCsvHandler,
 }
 
 
@@ -78,13 +70,12 @@ def _pattern(path: str) -> str:
     )
 
 
-def make_app(ctx: Context, cookie_secret: bytes) -> web.Application:
+def make_app(
+    ctx: Context, cookie_secret: bytes, plugins: list[ServicePlugin] = ()
+) -> tuple[web.Application, list[Callable[[], Awaitable[object]]]]:
+    """The service's web application, and the plugins' steps for each meter cycle."""
     p = ctx.prefix
     mine = {"ctx": ctx}
-    courses = {
-        "ctx": ctx,
-        "courses": Courses(ctx.site, ctx.sessions, CourseHub(ctx.hub), ctx.slurm),
-    }
     handlers = [
         (p, web.RedirectHandler, {"url": f"{p}usage"}),
         (f"{p}oauth_callback", HubOAuthCallbackHandler),
@@ -93,30 +84,39 @@ def make_app(ctx: Context, cookie_secret: bytes) -> web.Application:
         (f"{p}admin", pages.AdminPage, mine),
         (rf"{p}admin/usage\.csv", pages.AdminUsageCsv, mine),
         (rf"{p}admin/(transactions|accounts|members)", pages.AdminAction, mine),
-        (f"{p}courses", course_pages.CoursesPage, courses),
-        (rf"{p}courses/([a-z][a-z0-9-]{{1,30}})", course_pages.CoursePage, courses),
-        (rf"{p}courses/([a-z][a-z0-9-]{{1,30}})/dashboard", course_pages.DashboardPage, courses),
-        (
-            rf"{p}courses/([a-z][a-z0-9-]{{1,30}})/({'|'.join(course_pages.ACTIONS)})",
-            course_pages.CourseAction,
-            courses,
-        ),
-        *(
-            (f"{p}api/{_pattern(path)}", handler, courses if path.startswith("courses") else mine)
-            for path, handler in API_ROUTES.items()
-        ),
+        *((f"{p}api/{_pattern(path)}", handler, mine) for path, handler in API_ROUTES.items()),
         (rf"{p}static/plotly/(plotly\.min\.js)", web.StaticFileHandler, {"path": str(PLOTLY_JS)}),
     ]
-    return web.Application(
+    cycle = []
+    for plugin in plugins:
+        parts = plugin.setup(ctx)
+        handlers.extend((f"{p}{pattern}", handler, args) for pattern, handler, args in parts.pages)
+        handlers.extend(
+            (f"{p}api/{_pattern(path)}", handler, parts.api_arguments)
+            for path, handler in plugin.API_ROUTES.items()
+        )
+        cycle.extend(parts.cycle)
+    application = web.Application(
         handlers,
         cookie_secret=cookie_secret,
         compress_response=True,
         xsrf_cookies=True,
         login_url=f"{p}oauth_callback",
     )
+    return application, cycle
 
 
-async def meter_loop(meter: Meter, enforcer: Enforcer, caps: CapEnforcer, interval: float) -> None:
+def api_routes(plugins: list[ServicePlugin] = ()) -> dict[str, type[web.RequestHandler]]:
+    """Every path below api/ the service serves with these plugins, and its handler."""
+    routes = dict(API_ROUTES)
+    for plugin in plugins:
+        routes.update(plugin.API_ROUTES)
+    return routes
+
+
+async def meter_loop(
+    meter: Meter, enforcer: Enforcer, steps: list[Callable[[], Awaitable[object]]], interval: float
+) -> None:
     while True:
         started = time.monotonic()
         try:
@@ -130,7 +130,8 @@ async def meter_loop(meter: Meter, enforcer: Enforcer, caps: CapEnforcer, interv
                 time.monotonic() - started,
             )
             await enforcer.run()
-            await caps.run()
+            for step in steps:
+                await step()
         except Exception:
             log.exception("meter cycle failed; retrying at the next one")
         await asyncio.sleep(max(0.0, interval - (time.monotonic() - started)))
@@ -167,7 +168,7 @@ def _new_cookie_secret(path: Path) -> bytes:
     return secret
 
 
-async def serve(site_path: str, cookie_secret_file: Path) -> None:
+async def serve(site_path: str, cookie_secret_file: Path, plugins: list[ServicePlugin]) -> None:
     loop = asyncio.get_running_loop()
     task = asyncio.current_task()
     loop.add_signal_handler(signal.SIGTERM, task.cancel)
@@ -184,20 +185,20 @@ async def serve(site_path: str, cookie_secret_file: Path) -> None:
     hub = HubClient(os.environ["JUPYTERHUB_API_URL"], os.environ["JUPYTERHUB_API_TOKEN"])
     slurm = SlurmAccounts(site)
     ctx = Context(site, sessions, rates, hub, slurm, prefix, url_path_join(hub_base, "hub/"))
-    app = make_app(ctx, load_cookie_secret(cookie_secret_file))
+    app, plugin_steps = make_app(ctx, load_cookie_secret(cookie_secret_file), plugins)
     bind = urlparse(os.environ.get("JUPYTERHUB_SERVICE_URL", "http://127.0.0.1:10101"))
     app.listen(bind.port or 80, bind.hostname or "127.0.0.1", max_body_size=1024 * 1024)
     log.info("billing service on %s%s", bind.geturl(), prefix)
     meter = Meter(site, sessions, rates)
     enforcer = Enforcer(site, sessions, hub, slurm, ctx.usage_url)
-    caps = CapEnforcer(site, sessions, hub, f"{prefix}courses")
     try:
-        await meter_loop(meter, enforcer, caps, site.billing.meter_interval)
+        await meter_loop(meter, enforcer, plugin_steps, site.billing.meter_interval)
     except asyncio.CancelledError:
         log.info("billing service stopping")
 
 
-def main() -> None:
+def main(plugins: list[ServicePlugin] = ()) -> None:
+    """Run the service; its composition root (roots/billing.py) passes the plugins."""
     parser = argparse.ArgumentParser(description="corehour billing service (started by the hub)")
     parser.add_argument("--site", default=os.environ.get("COREHOUR_SITE", DEFAULT_SITE))
     parser.add_argument(
@@ -212,10 +213,6 @@ def main() -> None:
         level=logging.INFO, format="[%(levelname).1s %(asctime)s %(name)s] %(message)s"
     )
     try:
-        asyncio.run(serve(args.site, args.cookie_secret_file.absolute()))
+        asyncio.run(serve(args.site, args.cookie_secret_file.absolute(), list(plugins)))
     except KeyboardInterrupt:  # the hub stops its services with SIGTERM/SIGINT
         log.info("billing service stopped")
-
-
-if __name__ == "__main__":
-    main()

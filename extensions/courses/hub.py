@@ -1,6 +1,6 @@
 """The hub REST calls behind the course pages: group sync, and students' servers.
 
-Made with the billing service's own token (its role in spawners/configurer.py).  A course
+Made with the billing service's own token (its role in roots/hub.py).  A course
 server is the named server ``course-<slug>``, so it never disturbs a student's own servers.
 """
 

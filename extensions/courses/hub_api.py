@@ -6,7 +6,7 @@ hub users that do not exist yet, and sets the three course groups to exactly tho
 Only a caller holding the custom scope :data:`SYNC_SCOPE` may use it: the billing service,
 which runs the course pages.  It is a scope of its own so that the service needs neither
 ``admin:users`` nor ``admin:groups``, which would let it make anyone an admin or change any
-group.  Loaded with ``c.JupyterHub.extra_handlers`` (see spawners/configurer.py).
+group.  Loaded with ``c.JupyterHub.extra_handlers`` (see roots/hub.py).
 
 ``GET`` on the same path gives each member's course server and last activity: one call per
 refresh of a course page, however many people the hub has.

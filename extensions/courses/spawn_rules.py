@@ -1,19 +1,27 @@
 """Whether a server may start on a course's account: the term, the course's profiles and
 images, and what the student has spent against their cap.
 
-Called by the spawner (billing_hooks/spawn_hook.py) before the account's money is checked,
-so a refused course spawn never reaches Slurm.  Pure, with a small reader for the ledger.
+One of the spawner's admission steps (centre/admission.py), between billing's choice of
+account and its money check, so a refused course spawn never reaches Slurm.  Pure, with a
+small reader for the ledger and the step that runs them on a ledger thread.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import threading
 from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from billing_hooks.models import Enrolment
+from billing_hooks import ledger_calls
+from billing_hooks.db import make_engine, session_factory
+from billing_hooks.ledger_calls import LedgerUnavailable
+from billing_hooks.models import Account, Enrolment
+from centre.admission import Admission, AdmissionRefused, SharedStep
+from centre.materials import Materials
 from centre.pricing import format_credits
 from extensions.courses import store
 from extensions.courses.settings import term_state
@@ -89,3 +97,41 @@ def course_spawn(session: Session, account_id: int, username: str) -> CourseSpaw
         cap_mc=store.cap_of(course, enrolment) if enrolment else None,
         materials=course.materials,
     )
+
+
+class CourseAdmission(SharedStep):
+    """The admission step for starts charged to a course's account; others pass untouched."""
+
+    def __init__(self, database_url: str):
+        self.database_url = database_url
+        self._reads = None
+        self._lock = threading.Lock()
+
+    async def __call__(self, admission: Admission) -> Admission:
+        if admission.account_kind != "course":
+            return admission
+        try:
+            course = await ledger_calls.call(self._course, admission.account, admission.username)
+        except LedgerUnavailable as e:
+            raise AdmissionRefused(503, "account", str(e)) from None
+        if course is None:
+            return admission
+        request = admission.request
+        try:
+            check(course, request.profile, request.image, dt.datetime.now(dt.UTC).date())
+        except CourseRefused as e:
+            raise AdmissionRefused(403, e.field, f"{e.field}: {e}") from None
+        materials = Materials.from_settings(course.slug, course.materials)
+        return dataclasses.replace(admission, materials=materials)
+
+    def _course(self, account: str, username: str) -> CourseSpawn | None:
+        """On a ledger thread: the course paid from ``account``, as ``username`` stands in it."""
+        with self._lock:
+            if self._reads is None:
+                engine = make_engine(
+                    self.database_url, read_only=True, timeout_s=ledger_calls.TIMEOUT_S
+                )
+                self._reads = session_factory(engine)
+        with self._reads() as session:
+            account_id = session.scalar(select(Account.id).where(Account.name == account))
+            return course_spawn(session, account_id, username)

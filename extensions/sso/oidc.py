@@ -51,7 +51,7 @@ from extensions.sso.names import in_passwd_file, sign_in_refusal
 class CorehourOIDCAuthenticator(GenericOAuthenticator):
     """OAuthenticator's generic OAuth 2 client, with id_token verification and Unix names.
 
-    spawners/configurer.py sets every trait below from the site file's ``auth:`` section
+    roots/hub.py sets every trait below from the site file's ``auth:`` section
     and the provider's discovery document.
     """
 

@@ -23,6 +23,7 @@ from billing_hooks.service.base import ApiHandler, BaseHandler
 from extensions.courses import pages as course_pages
 from extensions.courses import roster
 from extensions.courses.access import require, standing
+from extensions.courses.service_plugin import CoursesPlugin
 
 pytestmark = pytest.mark.unit
 
@@ -106,7 +107,7 @@ class HostileRequests(AsyncHTTPTestCase):
                 handler,
                 args if path.startswith("courses") else {"ctx": ctx},
             )
-            for path, handler in API_ROUTES.items()
+            for path, handler in {**API_ROUTES, **CoursesPlugin.API_ROUTES}.items()
         ]
         routes.append(
             (

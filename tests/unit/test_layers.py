@@ -2,10 +2,12 @@
 
 * ``centre/``, the shared kernel, imports no other part of ours.
 * ``voila_apps/`` (code that runs in people's app servers) imports only ``centre/``.
-* Features (``spawners/``, ``billing_hooks/``, ``extensions/``) may import ``centre/``; an
-  import from one feature into another is allowed only where :data:`TANGLES` lists it.
-  Those are the tangles still to be removed (the composition roots and the spawn
-  admission of issue 13); the list may only shrink, so a new import across features fails.
+* Features (``spawners/``, ``billing_hooks/``, ``extensions/``) may import ``centre/``, and
+  not each other.  The one declared exception is a plugin and its host: courses is a plugin
+  of the billing service (:data:`PLUGIN_HOSTS`), so it may use the service's handlers and
+  the ledger's models; billing never imports courses.
+* ``roots/``, the two composition roots, may import every part, and no part imports them.
+* :data:`TANGLES` lists imports across features still to be removed; it may only shrink.
 """
 
 from __future__ import annotations
@@ -21,29 +23,14 @@ REPO = Path(__file__).resolve().parents[2]
 KERNEL = "centre"
 FEATURES = ("spawners", "billing_hooks", "extensions")
 APPS = "voila_apps"
-PARTS = (KERNEL, *FEATURES, APPS)
+ROOTS = "roots"
+PARTS = (KERNEL, *FEATURES, APPS, ROOTS)
+
+# A plugin's folder → the feature it plugs into.  Never the other way round.
+PLUGIN_HOSTS = {"extensions/courses/": "billing_hooks"}
 
 # file → the parts it still imports across features.  Shrink it; never grow it.
-TANGLES = {
-    "billing_hooks/idle.py": {"spawners"},
-    "billing_hooks/reconcile.py": {"spawners"},
-    "billing_hooks/service/app.py": {"spawners", "extensions"},
-    "billing_hooks/spawn_hook.py": {"spawners", "extensions"},
-    "extensions/courses/actions.py": {"billing_hooks"},
-    "extensions/courses/api.py": {"billing_hooks"},
-    "extensions/courses/caps.py": {"billing_hooks"},
-    "extensions/courses/chart.py": {"billing_hooks"},
-    "extensions/courses/hub.py": {"billing_hooks"},
-    "extensions/courses/hub_api.py": {"billing_hooks"},
-    "extensions/courses/pages.py": {"billing_hooks"},
-    "extensions/courses/roles.py": {"billing_hooks"},
-    "extensions/courses/spawn_rules.py": {"billing_hooks"},
-    "extensions/courses/sso_sync.py": {"billing_hooks"},
-    "extensions/courses/store.py": {"billing_hooks"},
-    "extensions/courses/views.py": {"billing_hooks"},
-    "spawners/configurer.py": {"billing_hooks", "extensions", "voila_apps"},
-    "spawners/spawner.py": {"billing_hooks"},
-}
+TANGLES: dict[str, set[str]] = {}
 
 
 def imported_parts(path: Path) -> set[str]:
@@ -76,12 +63,15 @@ def violations(imports: dict[str, set[str]]) -> list[str]:
     broken = []
     for file, parts in imports.items():
         part = file.split("/")[0]
+        if part == ROOTS:
+            continue
         if part == KERNEL:
             allowed: set[str] = set()
         elif part == APPS:
             allowed = {KERNEL}
         else:
-            allowed = {KERNEL} | TANGLES.get(file, set())
+            hosts = {host for folder, host in PLUGIN_HOSTS.items() if file.startswith(folder)}
+            allowed = {KERNEL} | hosts | TANGLES.get(file, set())
         broken.extend(f"{file} → {other}" for other in sorted(parts - allowed))
     return broken
 
@@ -107,6 +97,10 @@ def test_the_tangle_list_only_names_imports_that_still_exist():
         ("voila_apps/kit/jobs.py", "import billing_hooks.ledger\n", "voila_apps/kit/jobs.py → billing_hooks"),
         ("billing_hooks/meter.py", "from extensions.courses import store\n", "billing_hooks/meter.py → extensions"),
         ("spawners/form.py", "from billing_hooks.gate import quote_mc_per_hour\n", "spawners/form.py → billing_hooks"),
+        ("spawners/spawner.py", "from extensions.courses import spawn_rules\n", "spawners/spawner.py → extensions"),
+        ("billing_hooks/service/app.py", "from roots.billing import PLUGINS\n", "billing_hooks/service/app.py → roots"),
+        ("extensions/sso/oidc.py", "from billing_hooks.models import Course\n", "extensions/sso/oidc.py → billing_hooks"),
+        ("extensions/launcher.py", "import spawners.spawner\n", "extensions/launcher.py → spawners"),
     ],
 )  # fmt: skip
 def test_a_new_import_across_parts_is_caught(tmp_path, file, source, broken):
@@ -114,3 +108,20 @@ def test_a_new_import_across_parts_is_caught(tmp_path, file, source, broken):
     target.parent.mkdir(parents=True)
     target.write_text(source)
     assert violations(import_map(tmp_path)) == [broken]
+
+
+def test_only_the_composition_roots_import_extensions():
+    importers = {file for file, parts in import_map().items() if "extensions" in parts}
+    outside = {f for f in importers if not f.startswith(("extensions/", "roots/"))}
+    assert outside == set()
+    assert {f for f in importers if f.startswith("roots/")} == {"roots/hub.py", "roots/billing.py"}
+
+
+def test_the_roots_may_import_every_part_and_a_plugin_its_host(tmp_path):
+    for file, source in {
+        "roots/hub.py": "import extensions.sso\nimport billing_hooks.db\nimport voila_apps\n",
+        "extensions/courses/store.py": "from billing_hooks.models import Course\n",
+    }.items():
+        (tmp_path / file).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / file).write_text(source)
+    assert violations(import_map(tmp_path)) == []

@@ -6,9 +6,9 @@ import subprocess
 
 import pytest
 
+from centre.materials import Materials, default_url, place_argv, target
 from centre.site import load_site
 from extensions.courses.settings import CourseError, parse_course
-from spawners.materials import Materials, default_url, place_argv, target
 from tests.harness import DEPLOY
 
 pytestmark = pytest.mark.unit

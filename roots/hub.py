@@ -1,29 +1,105 @@
-"""Apply the site file to JupyterHub's traitlets config.
+"""The hub's composition root: everything ``jupyterhub_config.py`` wires, from the site file.
 
-Each ``update_*`` function only *sets* values on ``c``, so applying the site
-twice gives the same config.  Anything site-specific that the YAML cannot say
-belongs in ``jupyterhub_config.d/*.py``.
+It is one of the two modules that import across features (the other is ``roots/billing.py``)
+and nothing imports it.  It works in two steps:
+
+* :func:`gather` does the I/O the wiring needs, before any config is set: the ledger's
+  migrations and the course roles, the identity provider's discovery document and client
+  secret, and the app catalogue.  A bad one stops the hub with a message naming the key.
+* :func:`apply_site` then only *sets* traitlets on ``c``, from the site and those facts:
+  applying twice gives the same config, and a unit test applies a site to a bare
+  ``Config()``.
+
+Anything site-specific that the YAML cannot say belongs in ``jupyterhub_config.d/*.py``.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from centre.site import Site, SiteConfigError, load_site
+from billing_hooks.admission import BillingAdmission
+from billing_hooks.db import database_url, make_engine, session_factory, upgrade
+from billing_hooks.hub_pages import app_prices, template_values
+from billing_hooks.ledger_calls import TIMEOUT_S
+from billing_hooks.slurm_accounts import SlurmAccounts
+from centre.site import Site
+from extensions import launcher
+from extensions.courses.hub_api import CUSTOM_SCOPES, extra_handlers
+from extensions.courses.hub_api import SYNC_SCOPE as COURSE_SYNC_SCOPE
+from extensions.courses.roles import hub_roles
+from extensions.courses.spawn_rules import CourseAdmission
+from extensions.courses.sso_sync import make_post_auth_hook
+from extensions.courses.store import course_students
+from extensions.sso.discovery import Discovery, DiscoveryError, fetch_discovery
+from extensions.sso.secret_file import SecretFileError, read_secret_file
+from voila_apps.catalogue import DEFAULT_CATALOGUE, CatalogueError, load_catalogue
 
-DEFAULT_SITE = "/etc/corehour/site.yaml"
 DEFAULT_STATE_DIR = "/var/lib/corehour/hub"
+BILLING_PREFIX = "/services/billing/"
+TEMPLATES = Path(__file__).resolve().parent.parent / "extensions" / "templates"
 
 
-def load_site_or_exit(path: str | Path) -> Site:
-    """Load the site file; a bad one stops the hub with a message naming the key."""
+@dataclass(frozen=True)
+class HubFacts:
+    """What the wiring reads from outside the site file, gathered before it is applied."""
+
+    # The app catalogue as plain data, by slug.
+    apps: dict = field(default_factory=dict)
+    # Every course's slug and its students, for the hub's course roles.
+    course_students: dict[str, list[str]] = field(default_factory=dict)
+    # With single sign-on: the provider's endpoints and the client secret.
+    provider: Discovery | None = None
+    client_secret: str = ""
+
+
+def gather(site: Site, apps_path: str | Path | None = None) -> HubFacts:
+    """The facts :func:`apply_site` needs; exits with a message naming what is wrong."""
     try:
-        return load_site(path)
-    except SiteConfigError as e:
-        print(f"corehour: {e}", file=sys.stderr)
-        raise SystemExit(2) from None
+        catalogue = load_catalogue(
+            apps_path or os.environ.get("COREHOUR_APPS", DEFAULT_CATALOGUE), site
+        )
+        provider, secret = None, ""
+        if site.auth.kind == "oidc":
+            provider = fetch_discovery(site.auth.issuer)
+            secret = read_secret_file(site.auth.client_secret_file)
+    except CatalogueError as e:
+        _exit(str(e))
+    except (DiscoveryError, SecretFileError) as e:
+        _exit(f"auth: {e}")
+    students = {}
+    if site.billing is not None:
+        url = database_url(site.billing.database_url)
+        upgrade(url)
+        students = course_students(url)
+    return HubFacts(
+        apps={a.slug: a.model_dump(mode="json", exclude_none=True) for a in catalogue.apps},
+        course_students=students,
+        provider=provider,
+        client_secret=secret,
+    )
+
+
+def _exit(message: str):
+    print(f"corehour: {message}", file=sys.stderr)
+    raise SystemExit(2) from None
+
+
+def apply_site(
+    c,
+    site: Site,
+    facts: HubFacts,
+    state_dir: str | Path = DEFAULT_STATE_DIR,
+    site_path: str | Path = "/etc/corehour/site.yaml",
+) -> None:
+    state_dir = Path(state_dir)
+    update_hub(c, site, state_dir)
+    update_auth(c, site, facts, state_dir)
+    update_spawner(c, site)
+    update_apps(c, site, facts)
+    update_billing(c, site, facts, site_path)
 
 
 def update_hub(c, site: Site, state_dir: Path) -> None:
@@ -46,9 +122,9 @@ def update_hub(c, site: Site, state_dir: Path) -> None:
     c.JupyterHub.pid_file = str(state_dir / "jupyterhub.pid")
 
 
-def update_auth(c, site: Site, state_dir: Path = Path(DEFAULT_STATE_DIR)) -> None:
+def update_auth(c, site: Site, facts: HubFacts, state_dir: Path) -> None:
     if site.auth.kind == "oidc":
-        update_oidc(c, site, state_dir)
+        update_oidc(c, site, facts, state_dir)
         return
     c.JupyterHub.authenticator_class = "pam"
     c.Authenticator.admin_users = set(site.hub.admin_users)
@@ -61,28 +137,17 @@ def update_auth(c, site: Site, state_dir: Path = Path(DEFAULT_STATE_DIR)) -> Non
     c.PAMAuthenticator.open_sessions = False
 
 
-def update_oidc(c, site: Site, state_dir: Path) -> None:
-    """Sign-in through the site's OpenID Connect provider (docs/sso.md).
-
-    The provider's discovery document is read here, at hub start: an unreachable or wrong
-    provider, or a secret file others can read, stops the hub with a message naming the key.
-    """
-    from extensions.sso.discovery import DiscoveryError, fetch_discovery
-    from extensions.sso.secret_file import SecretFileError, read_secret_file
-
+def update_oidc(c, site: Site, facts: HubFacts, state_dir: Path) -> None:
+    """Sign-in through the site's OpenID Connect provider (docs/sso.md)."""
     auth = site.auth
-    try:
-        provider = fetch_discovery(auth.issuer)
-        secret = read_secret_file(auth.client_secret_file)
-    except (DiscoveryError, SecretFileError) as e:
-        print(f"corehour: auth: {e}", file=sys.stderr)
-        raise SystemExit(2) from None
+    provider = facts.provider
+    assert provider is not None, "gather() reads the provider's discovery document"
     c.JupyterHub.authenticator_class = "extensions.sso.oidc.CorehourOIDCAuthenticator"
     oidc = c.CorehourOIDCAuthenticator
     oidc.login_service = auth.login_service
     oidc.issuer = auth.issuer
     oidc.client_id = auth.client_id
-    oidc.client_secret = secret
+    oidc.client_secret = facts.client_secret
     oidc.authorize_url = provider.authorization_endpoint
     oidc.token_url = provider.token_endpoint
     oidc.userdata_url = provider.userinfo_endpoint
@@ -116,28 +181,38 @@ def update_spawner(c, site: Site) -> None:
     c.Spawner.default_url = "/lab"
 
 
-BILLING_PREFIX = "/services/billing/"
-TEMPLATES = Path(__file__).resolve().parent.parent / "extensions" / "templates"
+def update_apps(c, site: Site, facts: HubFacts) -> None:
+    c.CorehourSpawner.apps = facts.apps
+    prices = None
+    if site.billing is not None:
+        prices = app_prices(site)
+    c.JupyterHub.template_paths = [str(TEMPLATES)]
+    c.JupyterHub.template_vars.update(
+        {"corehour_apps": launcher.template_values(facts.apps, prices)}
+    )
 
 
-def update_billing(c, site: Site, site_path: str | Path) -> None:
-    """The billing service, the idle culler, their roles, and billing on the hub's pages."""
+def update_billing(c, site: Site, facts: HubFacts, site_path: str | Path) -> None:
+    """The billing service, the idle culler, their roles, billing in every spawn and on the
+    hub's pages."""
     if site.billing is None:
         return
-    from billing_hooks.db import database_url
-    from billing_hooks.hub_pages import template_values
-    from extensions.courses.hub_api import CUSTOM_SCOPES
-    from extensions.courses.hub_api import SYNC_SCOPE as COURSE_SYNC_SCOPE
-
     url = database_url(site.billing.database_url)
     environment = {"COREHOUR_BILLING_DB": url, "COREHOUR_SITE": str(site_path)}
-    c.CorehourSpawner.billing_database_url = url
+    billing = BillingAdmission(site, url)
+    # Billing chooses the account, a course applies its rules, billing checks the money.
+    c.CorehourSpawner.admission = [
+        billing.choose_account,
+        CourseAdmission(url),
+        billing.check_money,
+    ]
+    c.CorehourSpawner.form_billing = billing.form
     c.JupyterHub.services = [
         {
             "name": "billing",
             "display": True,
             "url": site.billing.service_url,
-            "command": [sys.executable, "-m", "billing_hooks.service", "--site", str(site_path)],
+            "command": [sys.executable, "-m", "roots.billing", "--site", str(site_path)],
             "environment": environment,
             "oauth_no_confirm": True,
         },
@@ -182,68 +257,21 @@ def update_billing(c, site: Site, site_path: str | Path) -> None:
     c.JupyterHub.template_vars.update(
         {"corehour_billing": template_values(url, BILLING_PREFIX, site.billing.currency)}
     )
-    update_courses(c, site, url)
+    update_courses(c, site, facts, url)
 
 
-def update_courses(c, site: Site, database_url: str) -> None:
+def update_courses(c, site: Site, facts: HubFacts, database_url: str) -> None:
     """The hub side of courses: the API the course pages sync groups through, the roles of
     the courses that exist (JupyterHub deletes roles its config does not name at start), and
     with single sign-on, courses and roles from the provider's groups at every sign-in."""
-    from billing_hooks.db import make_engine, session_factory
-    from extensions.courses.hub_api import extra_handlers
-    from extensions.courses.roles import hub_roles
-    from extensions.courses.sso_sync import make_post_auth_hook
-    from extensions.courses.store import course_students
-
     c.JupyterHub.extra_handlers = extra_handlers()
-    for slug, students in course_students(database_url).items():
+    for slug, students in facts.course_students.items():
         c.JupyterHub.load_roles.extend(hub_roles(slug, students))
     if site.auth.kind == "oidc":
-        from billing_hooks.ledger_calls import TIMEOUT_S
-
         # A sign-in waits for the ledger at most this long; a dead ledger fails it with a
-        # message instead of holding the person at the login page.
+        # message instead of holding the person at the login page.  The engine connects on
+        # first use, at a sign-in, not here.
         sessions = session_factory(make_engine(database_url, timeout_s=TIMEOUT_S))
-        from billing_hooks.slurm_accounts import SlurmAccounts
-
         c.CorehourOIDCAuthenticator.post_auth_hook = make_post_auth_hook(
             sessions, site.courses.create_unix_accounts, SlurmAccounts(site).remove_members
         )
-
-
-def load_apps_or_exit(site: Site, path: str | Path | None = None) -> dict:
-    """The app catalogue as plain data; a bad one stops the hub with the app named."""
-    from voila_apps.catalogue import DEFAULT_CATALOGUE, CatalogueError, load_catalogue
-
-    try:
-        catalogue = load_catalogue(path or os.environ.get("COREHOUR_APPS", DEFAULT_CATALOGUE), site)
-    except CatalogueError as e:
-        print(f"corehour: {e}", file=sys.stderr)
-        raise SystemExit(2) from None
-    return {app.slug: app.model_dump(mode="json", exclude_none=True) for app in catalogue.apps}
-
-
-def update_apps(c, site: Site) -> None:
-    from extensions.launcher import template_values
-
-    apps = load_apps_or_exit(site)
-    c.CorehourSpawner.apps = apps
-    prices = None
-    if site.billing is not None:
-        from billing_hooks.db import database_url
-        from billing_hooks.hub_pages import app_prices
-
-        prices = app_prices(site, database_url(site.billing.database_url))
-    c.JupyterHub.template_paths = [str(TEMPLATES)]
-    c.JupyterHub.template_vars.update({"corehour_apps": template_values(apps, prices)})
-
-
-def apply_site(
-    c, site: Site, state_dir: str | Path = DEFAULT_STATE_DIR, site_path: str | Path = DEFAULT_SITE
-) -> None:
-    state_dir = Path(state_dir)
-    update_hub(c, site, state_dir)
-    update_auth(c, site, state_dir)
-    update_spawner(c, site)
-    update_apps(c, site)
-    update_billing(c, site, site_path)

@@ -1,3 +1,0 @@
-from billing_hooks.service.app import main
-
-main()

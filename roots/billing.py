@@ -1,0 +1,12 @@
+"""The billing service's composition root: the service, with courses as its plugin.
+
+The hub starts it as ``python -m roots.billing --site SITE`` (roots/hub.py).
+"""
+
+from billing_hooks.service.app import main
+from extensions.courses.service_plugin import CoursesPlugin
+
+PLUGINS = [CoursesPlugin()]
+
+if __name__ == "__main__":
+    main(PLUGINS)
