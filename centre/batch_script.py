@@ -1,9 +1,10 @@
-"""Render the Slurm batch script for a notebook server.
+"""Render Slurm batch scripts: the one renderer of ``#SBATCH`` lines in corehour.
 
-A pure function of checked values.  It re-checks each value's shape anyway, so
-that no future caller can smuggle user text into an ``#SBATCH`` line or the
-shell: names must be slugs, numbers must be positive integers, and the command
-is quoted word by word.
+Notebook servers (:func:`render_batch_script`) and the apps' batch jobs
+(:func:`render_header` plus their body, voila_apps/kit/jobs.py) both go through it.  A pure
+function of checked values.  It re-checks each value's shape anyway, so that no future
+caller can smuggle user text into an ``#SBATCH`` line or the shell: names must be slugs,
+numbers must be positive integers, paths are plain, and a command is quoted word by word.
 """
 
 from __future__ import annotations
@@ -17,11 +18,22 @@ from centre.names import ACCOUNT_NAME
 
 _SLUG = re.compile(r"[a-z][a-z0-9_-]{0,31}")
 _JOB_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
-_PATH = re.compile(r"/[A-Za-z0-9._/%+-]*")
+_PATH = re.compile(r"/[A-Za-z0-9._/+-]*")
+# Slurm's output file: absolute, or relative to the working directory (%x-%j.out).
+_OUTPUT = re.compile(r"[A-Za-z0-9._/%+][A-Za-z0-9._/%+-]*")
 
 
-@dataclass(frozen=True)
-class JobSpec:
+class BatchScriptError(ValueError):
+    """A value that cannot go into a batch script; ``field`` names it."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(f"{field} {message}")
+        self.field = field
+        self.reason = message
+
+
+@dataclass(frozen=True, kw_only=True)
+class JobHeader:
     job_name: str
     partition: str
     cores: int
@@ -30,54 +42,71 @@ class JobSpec:
     walltime_minutes: int
     workdir: str
     output: str
+    tasks: int = 1
+    account: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class JobSpec(JobHeader):
+    """A notebook server's job: the header, and the command that becomes the server."""
+
     command: Sequence[str]
     path_prefix: str | None = None  # the image's bin folder, first on PATH in the job
     # corehour's app code for app servers; set here because sudo drops PYTHONPATH on the way
     python_path: str | None = None
-    account: str | None = None
 
 
-def _check(spec: JobSpec) -> None:
-    if not _JOB_NAME.fullmatch(spec.job_name):
-        raise ValueError(f"job_name {spec.job_name!r} is not a safe job name")
-    if not _SLUG.fullmatch(spec.partition):
-        raise ValueError(f"partition {spec.partition!r} is not a slug")
-    if spec.account and not ACCOUNT_NAME.fullmatch(spec.account):
-        raise ValueError(f"account {spec.account!r} is not an account name")
-    for field in ("cores", "memory_gb", "walltime_minutes"):
-        value = getattr(spec, field)
+def _check_header(header: JobHeader) -> None:
+    if not _JOB_NAME.fullmatch(header.job_name):
+        raise BatchScriptError("job_name", f"{header.job_name!r} is not a safe job name")
+    if not _SLUG.fullmatch(header.partition):
+        raise BatchScriptError("partition", f"{header.partition!r} is not a slug")
+    if header.account and not ACCOUNT_NAME.fullmatch(header.account):
+        raise BatchScriptError("account", f"{header.account!r} is not an account name")
+    for field in ("cores", "memory_gb", "walltime_minutes", "tasks"):
+        value = getattr(header, field)
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{field} must be a positive integer, got {value!r}")
-    if isinstance(spec.gpus, bool) or not isinstance(spec.gpus, int) or spec.gpus < 0:
-        raise ValueError(f"gpus must be a non-negative integer, got {spec.gpus!r}")
-    optional = tuple(f for f in ("path_prefix", "python_path") if getattr(spec, f))
-    for field in ("workdir", "output", *optional):
-        if not _PATH.fullmatch(getattr(spec, field)):
-            raise ValueError(f"{field} {getattr(spec, field)!r} is not a safe absolute path")
-    if not spec.command:
-        raise ValueError("command is empty")
+            raise BatchScriptError(field, f"must be a positive integer, got {value!r}")
+    if isinstance(header.gpus, bool) or not isinstance(header.gpus, int) or header.gpus < 0:
+        raise BatchScriptError("gpus", f"must be a non-negative integer, got {header.gpus!r}")
+    if not _PATH.fullmatch(header.workdir):
+        raise BatchScriptError("workdir", f"{header.workdir!r} is not a safe absolute path")
+    if not _OUTPUT.fullmatch(header.output):
+        raise BatchScriptError("output", f"{header.output!r} is not a safe path")
+
+
+def render_header(header: JobHeader) -> str:
+    """The shebang and the ``#SBATCH`` lines, each a single option, ending in a newline."""
+    _check_header(header)
+    directives = [
+        f"--job-name={header.job_name}",
+        f"--partition={header.partition}",
+        "--nodes=1",
+        f"--ntasks={header.tasks}",
+        f"--cpus-per-task={header.cores}",
+        f"--mem={header.memory_gb}G",
+        f"--time={header.walltime_minutes}",
+        f"--chdir={header.workdir}",
+        f"--output={header.output}",
+    ]
+    if header.gpus:
+        directives.append(f"--gres=gpu:{header.gpus}")
+    if header.account:
+        directives.append(f"--account={header.account}")
+    return "\n".join(["#!/bin/bash", *(f"#SBATCH {d}" for d in directives)]) + "\n"
 
 
 def render_batch_script(spec: JobSpec) -> str:
-    """Return the batch script text for ``spec``."""
-    _check(spec)
-    directives = [
-        f"--job-name={spec.job_name}",
-        f"--partition={spec.partition}",
-        "--nodes=1",
-        "--ntasks=1",
-        f"--cpus-per-task={spec.cores}",
-        f"--mem={spec.memory_gb}G",
-        f"--time={spec.walltime_minutes}",
-        f"--chdir={spec.workdir}",
-        f"--output={spec.output}",
-    ]
-    if spec.gpus:
-        directives.append(f"--gres=gpu:{spec.gpus}")
-    if spec.account:
-        directives.append(f"--account={spec.account}")
-    lines = ["#!/bin/bash", *(f"#SBATCH {d}" for d in directives), ""]
-    lines += [
+    """Return the batch script text for a notebook server's job."""
+    header = render_header(spec)
+    for field in ("path_prefix", "python_path"):
+        value = getattr(spec, field)
+        if value and not _PATH.fullmatch(value):
+            raise BatchScriptError(field, f"{value!r} is not a safe absolute path")
+    if not spec.command:
+        raise BatchScriptError("command", "is empty")
+    lines = [
+        "",
         "# The server runs as the batch step itself: no srun, so nothing re-resolves PATH.",
         'echo "corehour: notebook server starting on $(hostname) in job ${SLURM_JOB_ID}"',
         *([f"export PATH={shlex.quote(spec.path_prefix)}:$PATH"] if spec.path_prefix else []),
@@ -85,4 +114,4 @@ def render_batch_script(spec: JobSpec) -> str:
         f"exec {shlex.join(spec.command)}",
         "",
     ]
-    return "\n".join(lines)
+    return header + "\n".join(lines)

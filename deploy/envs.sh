@@ -5,8 +5,9 @@
 #   deploy/envs.sh image NAME     one notebook image, images/NAME/requirements.txt, as a venv at
 #                                 $PREFIX/images/NAME, readable and runnable by every user
 #   deploy/envs.sh images         every images/*/ folder (base first)
-#   deploy/envs.sh apps REPO_DIR  the app code app servers import (spawners/, voila_apps/ and
-#                                 billing's pure price arithmetic), world-readable in $PREFIX/apps
+#   deploy/envs.sh apps REPO_DIR  the code app servers import, as pyproject.toml's
+#                                 [tool.corehour] app-server-code lists it, world-readable in
+#                                 $PREFIX/apps
 #
 # Each environment is built in a fresh folder NAME.<hash> beside its target, and only when it
 # is complete and verified does the symlink NAME switch to it (by rename, so atomically).
@@ -255,7 +256,7 @@ check_image() {
 	# install time, every server start would compile its modules again (3x slower here).
 	as_nobody "$venv/bin/python" -c '
 import importlib.util, os, sys
-import ipywidgets, jupyter_server.serverapp, jupyterhub.singleuser, jupyterlab, voila
+import ipywidgets, jupyter_server.serverapp, jupyterhub.singleuser, jupyterlab, msgspec, voila
 prefix = os.path.realpath(sys.prefix)
 missing = [
     m.__file__ for m in list(sys.modules.values())
@@ -325,14 +326,24 @@ cmd_images() {
 # ---------------------------------------------------------------- apps
 
 # App notebooks run in a person's job with an image's Python; they import the shared kernel
-# (centre/: the site, the checks, prices) and the app kit, which must therefore be readable
-# by everyone. spawners/ comes too, for the launcher every server's job runs first.
+# (centre/) and the app kit, and every server's job runs the launcher first, so these must be
+# readable by everyone.  What goes is declared once, in pyproject.toml.
+app_server_code() {
+	"$PYTHON" -c 'import sys, tomllib
+with open(sys.argv[1], "rb") as f:
+    print("\n".join(tomllib.load(f)["tool"]["corehour"]["app-server-code"]))' "$1/pyproject.toml"
+}
+
 cmd_apps() {
-	local repo=$1 target=$PREFIX/apps fresh
+	local repo=$1 target=$PREFIX/apps fresh path
 	[ -d "$repo/voila_apps" ] || die "$repo has no voila_apps/ folder"
 	mkdir -p "$PREFIX"
 	fresh=$(mktemp -d "$PREFIX/apps.new.XXXXXX")
-	cp -r "$repo/centre" "$repo/spawners" "$repo/voila_apps" "$fresh/"
+	while read -r path; do
+		[ -e "$repo/$path" ] || die "pyproject.toml lists $path as app server code, but $repo has none"
+		mkdir -p "$fresh/$(dirname "$path")"
+		cp -r "$repo/$path" "$fresh/$path"
+	done < <(app_server_code "$repo")
 	find "$fresh" -name __pycache__ -prune -exec rm -rf {} +
 	chmod -R u=rwX,go=rX "$fresh"
 	rm -rf "$target.old"

@@ -11,7 +11,7 @@ from __future__ import annotations
 from functools import partial
 from urllib.parse import urlencode
 
-from centre.apps import app_folder, app_page, app_server
+from centre.apps import app_kind, app_page, app_server, lab_page
 
 
 def launch_url(username: str, slug: str, app: dict) -> str:
@@ -20,7 +20,7 @@ def launch_url(username: str, slug: str, app: dict) -> str:
     options.update(
         {f"opt-{k}": v for k, v in (app.get("resources") or {}).items() if v is not None}
     )
-    options["next"] = f"/user/{username}/{server}/{app_page(slug)}"
+    options["next"] = f"/user/{username}/{server}/{app_page(slug, app)}"
     return f"/hub/spawn/{username}/{server}?{urlencode(options)}"
 
 
@@ -44,10 +44,11 @@ def tiles(user, apps: dict, prices=None) -> dict | None:
                 "running": server in running,
                 "server": server,
                 "launch_url": launch_url(user.name, slug, app),
-                "open_url": f"/user/{user.name}/{server}/{app_page(slug)}",
+                "kind": app_kind(app),
+                "open_url": f"/user/{user.name}/{server}/{app_page(slug, app)}",
                 # The same server in JupyterLab, in the app's folder with its runs; the
                 # Launcher there has Terminal.
-                "lab_url": f"/user/{user.name}/{server}/lab/tree/{app_folder(slug)}",
+                "lab_url": f"/user/{user.name}/{server}/{lab_page(slug, app)}",
             }
         )
     return {"groups": groups}

@@ -354,8 +354,8 @@ class CorehourSpawner(SlurmSpawner):
         return node, self.port
 
     async def _place_app(self, cluster: str, app: AppFiles) -> None:
-        """Copy the app's notebook into the person's home, as them."""
-        for argv in (["mkdir", "-p", app.folder], ["cp", app.source, app.notebook]):
+        """Put the app's files into the person's home, as them."""
+        for argv in app.place_argvs():
             result = await run_command(self._as_user(cluster, argv), timeout=self.slurm_timeout)
             if not result.ok:
                 raise spawn_failed(
@@ -402,10 +402,16 @@ class CorehourSpawner(SlurmSpawner):
             args.append(f"--ServerApp.default_url={default_url(self.course_materials)}")
         app = self._app()
         if app is not None:
-            args.extend(app.page_args(self.server.base_url))
-            if self.preheat_apps:
-                args.extend(app.preheat_args())
+            args.extend(app.server_args(self.server.base_url, self.preheat_apps))
         return args
+
+    def _app_code_path(self) -> str | None:
+        """A Voila app's server imports corehour's preheating kernel manager and the app's
+        widgets from the installed app code; other servers import nothing of ours."""
+        app = self._app()
+        if app is None or not app.needs_app_code:
+            return None
+        return os.path.dirname(self.apps_root.rstrip("/"))
 
     def _app(self) -> AppFiles | None:
         """The app this server runs; only its home-independent parts are used from here."""
@@ -465,8 +471,7 @@ class CorehourSpawner(SlurmSpawner):
             output=f"{home}/{self.log_subdir}/server-%j.log",
             command=command,
             path_prefix=f"{prefix}/bin",
-            # An app server imports corehour's preheating kernel manager from the app code.
-            python_path=os.path.dirname(self.apps_root.rstrip("/")) if self._app() else None,
+            python_path=self._app_code_path(),
             account=self.account or None,
         )
 

@@ -77,7 +77,8 @@ class StatusBoard:
     async def _run_query(self, cluster: str, started: float) -> Snapshot:
         self.queries[cluster] += 1
         try:
-            jobs = parse_squeue_json(await self._fetch(cluster))
+            # Off the event loop: a big queue takes milliseconds to decode.
+            jobs = await asyncio.to_thread(parse_squeue_json, await self._fetch(cluster))
             snap = Snapshot(cluster, started, jobs)
         except (OSError, RuntimeError, SlurmOutputError) as e:
             log.warning(

@@ -1,8 +1,10 @@
 """The app catalogue: one YAML entry per no-code app, checked against the site when the hub starts.
 
-Each entry says what the app is (slug, title, description, category, icon, help link), where
-its notebook lives (a folder next to this file), and how its server starts: an image and a
-profile of the site, with default resources that must be a valid spawn request.  A bad
+Each entry says what the app is (slug, title, description, category, icon, help link), its
+kind (centre/apps.py: ``voila`` renders ``notebook``, ``lab`` opens ``folder`` in JupyterLab,
+``proxy`` opens the web process at ``proxy_path``), where its files live (a folder next to
+this file), and how its server starts: an image and a profile of the site, with default
+resources that must be a valid spawn request.  A bad
 entry is named in the error, so a broken catalogue stops the hub instead of a person's
 launch failing later.
 """
@@ -10,11 +12,19 @@ launch failing later.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    model_validator,
+)
 
+from centre.apps import app_server
 from centre.options import OptionError, validate_user_options
 from centre.site import Site
 
@@ -29,6 +39,10 @@ ICONS = (
 Slug = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]{1,30}$")]
 HelpUrl = Annotated[str, StringConstraints(pattern=r"^https?://[^\s<>\"']+$", max_length=500)]
 Notebook = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_/-]*\.ipynb$")]
+Folder = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]*(/[a-z0-9][a-z0-9_-]*)*$")]
+ProxyPath = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,39}$")]
+# What each kind needs: the key that holds its files or its address.
+NEEDS = {"voila": "notebook", "lab": "folder", "proxy": "proxy_path"}
 
 
 class CatalogueError(ValueError):
@@ -55,12 +69,25 @@ class App(BaseModel):
     image: str
     profile: str
     resources: Resources = Resources()
-    notebook: Notebook
+    kind: Literal["voila", "lab", "proxy"] = "voila"
+    notebook: Notebook | None = None
+    folder: Folder | None = None
+    proxy_path: ProxyPath | None = None
     help_url: HelpUrl
+
+    @model_validator(mode="after")
+    def _what_its_kind_needs(self) -> App:
+        needed = NEEDS[self.kind]
+        if getattr(self, needed) is None:
+            raise ValueError(f"a {self.kind} app needs '{needed}'")
+        extra = [key for key in NEEDS.values() if key != needed and getattr(self, key)]
+        if extra:
+            raise ValueError(f"a {self.kind} app has no '{extra[0]}'; it uses '{needed}'")
+        return self
 
     @property
     def server_name(self) -> str:
-        return f"app-{self.slug}"
+        return app_server(self.slug)
 
     def user_options(self) -> dict[str, object]:
         """The spawn request for this app's server: profile, image and its resources."""
@@ -85,7 +112,7 @@ class Catalogue(BaseModel):
 
 
 def check_against_site(catalogue: Catalogue, site: Site, root: Path = HERE) -> None:
-    """Every app names a real profile and image, a valid request, and an existing notebook."""
+    """Every app names a real profile and image, a valid request, and existing files."""
     seen: set[str] = set()
     for app in catalogue.apps:
         where = f"apps.{app.slug}"
@@ -102,9 +129,16 @@ def check_against_site(catalogue: Catalogue, site: Site, root: Path = HERE) -> N
             validate_user_options(app.user_options(), site)
         except OptionError as e:
             raise CatalogueError(f"{where}.{_field(e.field)}: {str(e).split(': ', 1)[1]}") from None
-        notebook = (root / app.notebook).resolve()
-        if root.resolve() not in notebook.parents or not notebook.is_file():
-            raise CatalogueError(f"{where}.notebook: {app.notebook} does not exist under {root}")
+        if app.kind == "voila":
+            notebook = (root / app.notebook).resolve()
+            if root.resolve() not in notebook.parents or not notebook.is_file():
+                raise CatalogueError(
+                    f"{where}.notebook: {app.notebook} does not exist under {root}"
+                )
+        if app.kind == "lab":
+            folder = (root / app.folder).resolve()
+            if root.resolve() not in folder.parents or not folder.is_dir():
+                raise CatalogueError(f"{where}.folder: {app.folder} is no folder under {root}")
 
 
 def _field(option: str) -> str:

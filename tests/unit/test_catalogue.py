@@ -86,6 +86,21 @@ def test_a_good_catalogue_groups_apps_and_builds_their_spawn_requests(site, root
         ({"help_url": "javascript:alert(1)"}, "apps.lammps-melt.help_url"),
         ({"slug": "Bad Slug"}, "apps.Bad Slug.slug"),
         ({"colour": "red"}, "apps.lammps-melt.colour: unknown key"),
+        ({"kind": "shell"}, "apps.lammps-melt.kind: Input should be 'voila', 'lab' or 'proxy'"),
+        ({"kind": "lab"}, "a lab app needs 'folder'"),
+        ({"kind": "lab", "folder": "lammps_melt"}, "a lab app has no 'notebook'; it uses 'folder'"),
+        ({"kind": "proxy"}, "a proxy app needs 'proxy_path'"),
+        ({"kind": "voila", "notebook": None}, "a voila app needs 'notebook'"),
+        (
+            {"kind": "lab", "folder": "missing", "notebook": None},
+            "apps.lammps-melt.folder: missing is no folder",
+        ),
+        ({"kind": "lab", "folder": "../../etc", "notebook": None}, "apps.lammps-melt.folder"),
+        (
+            {"kind": "proxy", "proxy_path": "../hub", "notebook": None},
+            "apps.lammps-melt.proxy_path",
+        ),
+        ({"proxy_path": "desktop"}, "a voila app has no 'proxy_path'; it uses 'notebook'"),
     ],
 )
 def test_bad_entries_are_named(site, root, changes, named):
@@ -101,3 +116,17 @@ def test_a_slug_listed_twice_is_refused(site, root):
 def test_the_catalogue_must_be_a_mapping_of_apps(site, root):
     assert "must be a YAML mapping" in refused(["lammps"], site, root)
     assert "apps" in refused({}, site, root)
+
+
+def test_each_kind_names_what_it_opens(site, root):
+    lab = entry(slug="course-lab", kind="lab", folder="lammps_melt", notebook=None)
+    desktop = entry(slug="desktop", kind="proxy", proxy_path="desktop", notebook=None)
+    catalogue = parse_catalogue({"apps": [entry(), lab, desktop]}, site, "catalogue.yaml", root)
+    kinds = {
+        app.slug: (app.kind, app.notebook, app.folder, app.proxy_path) for app in catalogue.apps
+    }
+    assert kinds == {
+        "lammps-melt": ("voila", "lammps_melt/app.ipynb", None, None),
+        "course-lab": ("lab", None, "lammps_melt", None),
+        "desktop": ("proxy", None, None, "desktop"),
+    }

@@ -13,7 +13,6 @@ from centre.site import parse_site
 from extensions.courses.spawn_rules import CourseAdmission
 from extensions.sso.discovery import Discovery
 from roots.hub import HubFacts, apply_site, gather
-from tests.unit.conftest import EXAMPLE_SITE
 
 pytestmark = pytest.mark.unit
 

@@ -51,3 +51,21 @@ def test_tiles_are_grouped_and_show_price_and_state():
         == "/user/alice/app-job-composer/lab/tree/corehour-apps/job-composer"
     )
     assert tiles(None, {"job-composer": APP}) is None
+
+
+@pytest.mark.parametrize(
+    ("kind", "where", "opens", "lab"),
+    [
+        ({}, "voila", "voila/render/corehour-apps/x-app/app.ipynb", "lab/tree/corehour-apps/x-app"),
+        ({"kind": "lab", "folder": "x"}, "lab", "lab/tree/corehour-apps/x-app", "lab/tree/corehour-apps/x-app"),
+        ({"kind": "proxy", "proxy_path": "desktop"}, "proxy", "desktop/", "lab"),
+    ],
+)  # fmt: skip
+def test_each_kind_of_app_opens_its_own_page(kind, where, opens, lab):
+    app = {**APP, "notebook": None, **kind} if kind else APP
+    (tile,) = tiles(user(running=["app-x-app"]), {"x-app": app})["groups"]["General"]
+    assert tile["kind"] == where
+    assert tile["open_url"] == f"/user/alice/app-x-app/{opens}"
+    assert tile["lab_url"] == f"/user/alice/app-x-app/{lab}"
+    next_page = parse_qs(urlsplit(launch_url("alice", "x-app", app)).query)["next"]
+    assert next_page == [f"/user/alice/app-x-app/{opens}"]

@@ -125,3 +125,15 @@ def test_the_roots_may_import_every_part_and_a_plugin_its_host(tmp_path):
         (tmp_path / file).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / file).write_text(source)
     assert violations(import_map(tmp_path)) == []
+
+
+def test_app_servers_get_every_part_their_code_imports():
+    import tomllib
+
+    with (REPO / "pyproject.toml").open("rb") as f:
+        shipped = tomllib.load(f)["tool"]["corehour"]["app-server-code"]
+    packages = {path.split("/")[0] for path in shipped if "/" not in path}
+    needed = {APPS} | set().union(*(imported_parts(p) for p in (REPO / APPS).rglob("*.py")))
+    assert needed <= packages
+    launcher = REPO / "spawners" / "launch.py"
+    assert "spawners/launch.py" in shipped and imported_parts(launcher) == set()

@@ -135,36 +135,23 @@ def my_jobs(
     """Jobs across clusters, newest first: live ones from squeue, finished ones from sacct."""
     rows: dict[tuple[str, str], JobRow] = {}
     for cluster, text in sacct_by_cluster.items():
-        for job in slurm_jobs(text):
+        for job in slurm_jobs(text, "sacct"):
             times = job.get("time") or {}
             start, end = _n(times.get("start")), _n(times.get("end"))
             elapsed = _n(times.get("elapsed")) or (max(0, end - start) if start and end else 0)
-            state = slurm_state((job.get("state") or {}).get("current"))
-            rows[(cluster, str(_n(job.get("job_id"))))] = JobRow(
-                cluster,
-                str(_n(job.get("job_id"))),
-                str(job.get("name") or ""),
-                state,
-                str(job.get("partition") or ""),
-                elapsed,
-                str((job.get("state") or {}).get("reason") or ""),
-                *_sacct_tres(job),
-            )
+            state = job.get("state") or {}
+            current = slurm_state(state.get("current"))
+            row = _row(cluster, job, current, elapsed, state.get("reason"), _sacct_tres(job))
+            rows[(cluster, row.job_id)] = row
     for cluster, text in squeue_by_cluster.items():
-        for job in slurm_jobs(text):
+        for job in slurm_jobs(text, "squeue"):
             start = _n(job.get("start_time"))
             state = slurm_state(job.get("job_state"))
             running = state == "RUNNING" and 0 < start < 0xFFFFFFFE
-            rows[(cluster, str(_n(job.get("job_id"))))] = JobRow(
-                cluster,
-                str(_n(job.get("job_id"))),
-                str(job.get("name") or ""),
-                state,
-                str(job.get("partition") or ""),
-                max(0, now - start) if running else 0,
-                str(job.get("state_reason") or ""),
-                *_squeue_tres(str(job.get("tres_alloc_str") or "")),
-            )
+            elapsed = max(0, now - start) if running else 0
+            tres = _squeue_tres(str(job.get("tres_alloc_str") or ""))
+            row = _row(cluster, job, state, elapsed, job.get("state_reason"), tres)
+            rows[(cluster, row.job_id)] = row
     return sorted(rows.values(), key=lambda row: (row.cluster, -int(row.job_id or 0)))
 
 
@@ -182,6 +169,21 @@ def estimated_cost(row: JobRow, site: Site) -> str:
         return ""
     per_hour = hourly_price_mc(price, Tres(cpus=row.cpus, gpus=row.gpus, mem_mb=row.mem_mb))
     return format_credits(per_hour * row.elapsed_seconds // 3600)
+
+
+def _row(
+    cluster: str, job: Mapping, state: str, elapsed: int, reason: object, tres: tuple[int, int, int]
+) -> JobRow:
+    return JobRow(
+        cluster,
+        str(_n(job.get("job_id"))),
+        str(job.get("name") or ""),
+        state,
+        str(job.get("partition") or ""),
+        elapsed,
+        str(reason or ""),
+        *tres,
+    )
 
 
 def _squeue_tres(text: str) -> tuple[int, int, int]:

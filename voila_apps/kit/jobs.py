@@ -7,21 +7,20 @@ than the person's profile allows; the script is rendered from checked values onl
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from urllib.parse import quote
 
-from centre.names import ACCOUNT_NAME
+from centre.batch_script import BatchScriptError, JobHeader, render_header
 from centre.options import OptionError, SpawnRequest, validate_user_options
 from centre.site import Site
-from centre.slurm_json import ENDED_STATES, slurm_number, slurm_state
+from centre.slurm_json import ENDED_STATES, SlurmOutputError, slurm_number, slurm_state
+from centre.slurm_json import slurm_jobs as decode_jobs
 
 RESOURCE_KEYS = ("profile", "cluster", "cores", "memory_gb", "gpus", "walltime_hours")
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,39}")
-_PATH = re.compile(r"/[A-Za-z0-9._/+-]*")
 
 
 class InputError(ValueError):
@@ -65,30 +64,26 @@ def batch_script(
     output: str = "%x-%j.out",
     account: str | None = None,
 ) -> str:
-    """``#SBATCH`` lines from checked values, then the body (sbatch ignores later directives)."""
+    """``#SBATCH`` lines from checked values (the kernel's renderer), then the body: sbatch
+    ignores directives after the first command."""
     check_name(name)
-    if not _PATH.fullmatch(workdir):
-        raise InputError("workdir", f"{workdir!r} is not a plain absolute path")
-    if account is not None and not ACCOUNT_NAME.fullmatch(account):
-        raise InputError("account", f"{account!r} is not an account name")
-    directives = [
-        f"--job-name={name}",
-        f"--partition={request.partition}",
-        "--nodes=1",
-        f"--ntasks={tasks}",
-        f"--cpus-per-task={request.cores}",
-        f"--mem={request.memory_gb}G",
-        f"--time={request.walltime_minutes}",
-        f"--chdir={workdir}",
-        f"--output={output}",
-    ]
-    if request.gpus:
-        directives.append(f"--gres=gpu:{request.gpus}")
-    if account:
-        directives.append(f"--account={account}")
-    body = body if body.endswith("\n") else body + "\n"
-    header = ["#!/bin/bash", *(f"#SBATCH {d}" for d in directives)]
-    return "\n".join(header) + "\n" + body
+    header = JobHeader(
+        job_name=name,
+        partition=request.partition,
+        cores=request.cores,
+        memory_gb=request.memory_gb,
+        gpus=request.gpus,
+        walltime_minutes=request.walltime_minutes,
+        workdir=workdir,
+        output=output,
+        tasks=tasks,
+        account=account,
+    )
+    try:
+        text = render_header(header)
+    except BatchScriptError as e:
+        raise InputError(e.field, e.reason) from None
+    return text + (body if body.endswith("\n") else body + "\n")
 
 
 def price_per_hour(site: Site, request: SpawnRequest, at: int) -> str:
@@ -148,7 +143,7 @@ class JobState:
 
 def job_state(squeue_text: str, sacct_text: str, job_id: str, now: int) -> JobState:
     """One job's state: squeue while Slurm holds it, then sacct (the accounting record)."""
-    for job in slurm_jobs(squeue_text):
+    for job in slurm_jobs(squeue_text, "squeue"):
         if str(slurm_number(job.get("job_id"))) == job_id:
             start = slurm_number(job.get("start_time")) or 0
             state = slurm_state(job.get("job_state"))
@@ -156,7 +151,7 @@ def job_state(squeue_text: str, sacct_text: str, job_id: str, now: int) -> JobSt
             return JobState(
                 state, str(job.get("state_reason") or ""), max(0, now - start) if running else 0
             )
-    for job in slurm_jobs(sacct_text):
+    for job in slurm_jobs(sacct_text, "sacct"):
         if str(slurm_number(job.get("job_id"))) == job_id:
             times = job.get("time") or {}
             exit_code = (job.get("exit_code") or {}).get("return_code")
@@ -177,11 +172,10 @@ def download_url(service_prefix: str, home: str, path: str) -> str:
     return f"{service_prefix.rstrip('/')}/files/{quote(relative)}?download=1"
 
 
-def slurm_jobs(text: str) -> list[Mapping]:
-    """The ``jobs`` of squeue/sacct JSON; nothing for output that is not such JSON."""
+def slurm_jobs(text: str, command: str) -> list[Mapping]:
+    """The jobs of squeue or sacct JSON (centre's one decoder); nothing for output that is
+    not such JSON, so a view shows no jobs rather than failing."""
     try:
-        data = json.loads(text)
-    except ValueError:
+        return decode_jobs(text, command)
+    except SlurmOutputError:
         return []
-    jobs = data.get("jobs") if isinstance(data, dict) else None
-    return [j for j in jobs if isinstance(j, Mapping)] if isinstance(jobs, list) else []
