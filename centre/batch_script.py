@@ -14,7 +14,9 @@ import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from centre.errors import FieldError
 from centre.names import ACCOUNT_NAME
+from centre.options import SpawnRequest
 
 _SLUG = re.compile(r"[a-z][a-z0-9_-]{0,31}")
 _JOB_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
@@ -23,13 +25,15 @@ _PATH = re.compile(r"/[A-Za-z0-9._/+-]*")
 _OUTPUT = re.compile(r"[A-Za-z0-9._/%+][A-Za-z0-9._/%+-]*")
 
 
-class BatchScriptError(ValueError):
-    """A value that cannot go into a batch script; ``field`` names it."""
-
-    def __init__(self, field: str, message: str):
-        super().__init__(f"{field} {message}")
-        self.field = field
-        self.reason = message
+def request_fields(request: SpawnRequest) -> dict[str, object]:
+    """The header fields a checked spawn request decides."""
+    return {
+        "partition": request.partition,
+        "cores": request.cores,
+        "memory_gb": request.memory_gb,
+        "gpus": request.gpus,
+        "walltime_minutes": request.walltime_minutes,
+    }
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -58,21 +62,21 @@ class JobSpec(JobHeader):
 
 def _check_header(header: JobHeader) -> None:
     if not _JOB_NAME.fullmatch(header.job_name):
-        raise BatchScriptError("job_name", f"{header.job_name!r} is not a safe job name")
+        raise FieldError("job_name", f"{header.job_name!r} is not a safe job name")
     if not _SLUG.fullmatch(header.partition):
-        raise BatchScriptError("partition", f"{header.partition!r} is not a slug")
+        raise FieldError("partition", f"{header.partition!r} is not a slug")
     if header.account and not ACCOUNT_NAME.fullmatch(header.account):
-        raise BatchScriptError("account", f"{header.account!r} is not an account name")
+        raise FieldError("account", f"{header.account!r} is not an account name")
     for field in ("cores", "memory_gb", "walltime_minutes", "tasks"):
         value = getattr(header, field)
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise BatchScriptError(field, f"must be a positive integer, got {value!r}")
+            raise FieldError(field, f"must be a positive integer, got {value!r}")
     if isinstance(header.gpus, bool) or not isinstance(header.gpus, int) or header.gpus < 0:
-        raise BatchScriptError("gpus", f"must be a non-negative integer, got {header.gpus!r}")
+        raise FieldError("gpus", f"must be a non-negative integer, got {header.gpus!r}")
     if not _PATH.fullmatch(header.workdir):
-        raise BatchScriptError("workdir", f"{header.workdir!r} is not a safe absolute path")
+        raise FieldError("workdir", f"{header.workdir!r} is not a safe absolute path")
     if not _OUTPUT.fullmatch(header.output):
-        raise BatchScriptError("output", f"{header.output!r} is not a safe path")
+        raise FieldError("output", f"{header.output!r} is not a safe path")
 
 
 def render_header(header: JobHeader) -> str:
@@ -102,9 +106,9 @@ def render_batch_script(spec: JobSpec) -> str:
     for field in ("path_prefix", "python_path"):
         value = getattr(spec, field)
         if value and not _PATH.fullmatch(value):
-            raise BatchScriptError(field, f"{value!r} is not a safe absolute path")
+            raise FieldError(field, f"{value!r} is not a safe absolute path")
     if not spec.command:
-        raise BatchScriptError("command", "is empty")
+        raise FieldError("command", "is empty")
     lines = [
         "",
         "# The server runs as the batch step itself: no srun, so nothing re-resolves PATH.",

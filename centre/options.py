@@ -19,6 +19,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from centre.errors import FieldError
 from centre.names import ACCOUNT_NAME
 
 from .site import IntRange, Site
@@ -40,12 +41,8 @@ _DIGITS = re.compile(r"[0-9]{1,6}")
 _DECIMAL = re.compile(r"[0-9]{1,5}(\.[0-9]{1,3})?")
 
 
-class OptionError(ValueError):
-    """A refused option; ``str()`` is a message for the person who sent it."""
-
-    def __init__(self, field: str, message: str):
-        self.field = field
-        super().__init__(f"{field}: {message}")
+class OptionError(FieldError):
+    """A refused spawn option; ``str()`` is a message for the person who sent it."""
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,7 @@ from tornado import web
 from traitlets import Any, Bool, Callable, Dict, Float, Integer, List, Unicode, default, observe
 
 from centre.admission import Admission, AdmissionRefused, admit
-from centre.batch_script import JobSpec, render_batch_script
+from centre.batch_script import JobSpec, render_batch_script, request_fields
 from centre.materials import default_url, place_argv
 from centre.options import AUTO, OptionError, SpawnRequest, options_from_form, validate_user_options
 from centre.people import account_of, job_refusal
@@ -462,11 +462,7 @@ class CorehourSpawner(SlurmSpawner):
         suffix = "".join(c for c in self.name.lower() if c in _JOB_NAME_CHARS)[:24]
         return JobSpec(
             job_name=f"corehour-{suffix}" if suffix else "corehour",
-            partition=request.partition,
-            cores=request.cores,
-            memory_gb=request.memory_gb,
-            gpus=request.gpus,
-            walltime_minutes=request.walltime_minutes,
+            **request_fields(request),
             workdir=home,
             output=f"{home}/{self.log_subdir}/server-%j.log",
             command=command,

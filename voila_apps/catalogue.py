@@ -128,7 +128,7 @@ def check_against_site(catalogue: Catalogue, site: Site, root: Path = HERE) -> N
         try:
             validate_user_options(app.user_options(), site)
         except OptionError as e:
-            raise CatalogueError(f"{where}.{_field(e.field)}: {str(e).split(': ', 1)[1]}") from None
+            raise CatalogueError(f"{where}.{_field(e.field)}: {e.reason}") from None
         if app.kind == "voila":
             notebook = (root / app.notebook).resolve()
             if root.resolve() not in notebook.parents or not notebook.is_file():

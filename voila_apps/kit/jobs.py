@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from urllib.parse import quote
 
-from centre.batch_script import BatchScriptError, JobHeader, render_header
+from centre.batch_script import JobHeader, render_header, request_fields
+from centre.errors import FieldError
 from centre.options import OptionError, SpawnRequest, validate_user_options
 from centre.site import Site
 from centre.slurm_json import ENDED_STATES, SlurmOutputError, slurm_number, slurm_state
@@ -23,13 +24,8 @@ RESOURCE_KEYS = ("profile", "cluster", "cores", "memory_gb", "gpus", "walltime_h
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,39}")
 
 
-class InputError(ValueError):
-    """A refused input; ``field`` names it and the message says what is allowed."""
-
-    def __init__(self, field: str, message: str):
-        super().__init__(f"{field}: {message}")
-        self.field = field
-        self.reason = message
+# A refused input: the kernel's refusal, which names the field and says what is allowed.
+InputError = FieldError
 
 
 def check_resources(raw: Mapping[str, object], site: Site) -> SpawnRequest:
@@ -40,7 +36,7 @@ def check_resources(raw: Mapping[str, object], site: Site) -> SpawnRequest:
     try:
         request = validate_user_options(options, site)
     except OptionError as e:
-        raise InputError(e.field, str(e).split(": ", 1)[1]) from None
+        raise InputError(e.field, e.reason) from None
     if request.cluster == "auto":
         raise InputError("cluster", f"choose one of {', '.join(request.candidate_clusters)}")
     return request
@@ -69,21 +65,13 @@ def batch_script(
     check_name(name)
     header = JobHeader(
         job_name=name,
-        partition=request.partition,
-        cores=request.cores,
-        memory_gb=request.memory_gb,
-        gpus=request.gpus,
-        walltime_minutes=request.walltime_minutes,
+        **request_fields(request),
         workdir=workdir,
         output=output,
         tasks=tasks,
         account=account,
     )
-    try:
-        text = render_header(header)
-    except BatchScriptError as e:
-        raise InputError(e.field, e.reason) from None
-    return text + (body if body.endswith("\n") else body + "\n")
+    return render_header(header) + (body if body.endswith("\n") else body + "\n")
 
 
 def price_per_hour(site: Site, request: SpawnRequest, at: int) -> str:
