@@ -25,7 +25,7 @@ from billing_hooks.db import database_url, make_engine, session_factory, upgrade
 from billing_hooks.hub_pages import app_prices, template_values
 from billing_hooks.ledger_calls import TIMEOUT_S
 from billing_hooks.slurm_accounts import SlurmAccounts
-from centre.site import Site
+from centre.site import DEFAULT_SITE, Site
 from extensions import launcher
 from extensions.courses.hub_api import CUSTOM_SCOPES, extra_handlers
 from extensions.courses.hub_api import SYNC_SCOPE as COURSE_SYNC_SCOPE
@@ -72,7 +72,7 @@ def gather(site: Site, apps_path: str | Path | None = None) -> HubFacts:
     students = {}
     if site.billing is not None:
         url = database_url(site.billing.database_url)
-        upgrade(url)
+        upgrade(url)  # the hub's one migration at start; later readers find it done
         students = course_students(url)
     return HubFacts(
         apps={a.slug: a.model_dump(mode="json", exclude_none=True) for a in catalogue.apps},
@@ -92,7 +92,7 @@ def apply_site(
     site: Site,
     facts: HubFacts,
     state_dir: str | Path = DEFAULT_STATE_DIR,
-    site_path: str | Path = "/etc/corehour/site.yaml",
+    site_path: str | Path = DEFAULT_SITE,
 ) -> None:
     state_dir = Path(state_dir)
     update_hub(c, site, state_dir)

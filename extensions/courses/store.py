@@ -73,10 +73,10 @@ def create_course(session: Session, spec: settings.Course, budget_mc: int, actor
 
 
 def course_students(database_url: str) -> dict[str, list[str]]:
-    """Every course's slug and its students, for the hub's course roles at start."""
-    from billing_hooks.db import make_engine, upgrade
+    """Every course's slug and its students, for the hub's course roles at start (on a
+    ledger its caller has migrated)."""
+    from billing_hooks.db import make_engine
 
-    upgrade(database_url)
     engine = make_engine(database_url, read_only=True)
     try:
         with Session(engine) as session:
