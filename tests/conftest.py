@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.harness import DEPLOY, TEST_ADMIN, TEST_USERS, Portal, ensure_users
+from tests.harness import DEPLOY, TEST_ADMIN, TEST_USERS, Portal, ensure_users, slurm_snapshot
 
 
 @pytest.fixture(scope="session")
@@ -57,3 +57,12 @@ def pytest_collection_modifyitems(items):
         tier = Path(item.path).resolve().relative_to(TESTS).parts[0]
         if tier in TIERS:
             item.add_marker(getattr(pytest.mark, tier))
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus):
+    """After a failed run, where both clusters stand: a drained node or a stuck job explains a
+    row of failed starts, and CI keeps only the end of the output."""
+    if exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED):
+        return
+    terminalreporter.section("Slurm at the end of the run")
+    terminalreporter.write_line(slurm_snapshot())

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -29,6 +30,8 @@ TEST_CORE_HOUR, TEST_GPU_HOUR, TEST_GB_HOUR = "36", "72", "0.36"
 TEST_PASSWORD = "corehour-test-pw"
 # The tests' own admin: never the demo's hpcadmin, whose password UP hands out.
 TEST_ADMIN = "chadmin"
+# The REST reads the tests poll with; in a failure's log tail they would hide the rest.
+_OWN_POLLING = re.compile(r" 200 GET /hub/api/users/\S+ \(corehour-tests@")
 
 
 def slurm(cluster: str, *argv: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -52,6 +55,34 @@ def alive_jobs(cluster: str, user: str | None = None) -> list[dict]:
         if job_state(j) in ("PENDING", "RUNNING", "CONFIGURING")
         and (user is None or j["user_name"] == user)
     ]
+
+
+_NOT_ENDED = ("PENDING", "CONFIGURING", "RUNNING", "COMPLETING", "SUSPENDED")
+
+
+def slurm_snapshot(user: str | None = None) -> str:
+    """Each node's state and reason, and jobs with their state and reason: ``user``'s latest,
+    or every job not yet ended.  What a failed start needs explained, in the assertion."""
+    lines = []
+    for cluster in SLURM_CONF:
+        try:
+            nodes = slurm(cluster, "sinfo", "-N", "-h", "-o", "%N %T %E %C", check=False).stdout
+            jobs = [
+                j
+                for j in squeue_jobs(cluster)
+                if j["user_name"] == user or (user is None and job_state(j) in _NOT_ENDED)
+            ]
+        except (OSError, subprocess.SubprocessError, ValueError, KeyError) as e:
+            lines.append(f"{cluster}: Slurm unreadable ({e})")
+            continue
+        node_states = " | ".join(dict.fromkeys(nodes.splitlines()))  # one line per partition
+        lines.append(f"{cluster} nodes (state reason cpus A/I/O/T): {node_states}")
+        for job in jobs[-8:]:
+            lines.append(
+                f"  job {job['job_id']} {job['user_name']} {job_state(job)}"
+                f" reason={job.get('state_reason')} name={job.get('name')}"
+            )
+    return "\n".join(lines)
 
 
 def ensure_users(*names: str, password: str = TEST_PASSWORD) -> None:
@@ -233,10 +264,13 @@ class Portal:
             self.proxy.wait(10)
 
     def log_tail(self, lines: int = 60) -> str:
+        """The hub log's last lines, without the tests' own polling of the REST API."""
         try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+            text = self.log_path.read_text(errors="replace")
         except OSError:
             return "(no hub log)"
+        kept = [line for line in text.splitlines() if not _OWN_POLLING.search(line)]
+        return "\n".join(kept[-lines:])
 
     # -- REST -------------------------------------------------------------------
 
@@ -333,12 +367,14 @@ class Portal:
             if model is None:
                 raise AssertionError(
                     f"server {user}/{server} vanished while starting:\n{self.log_tail()}"
+                    f"\n{slurm_snapshot(user)}"
                 )
             if model.get("ready"):
                 return model
             time.sleep(0.1)
         raise AssertionError(
             f"server {user}/{server} not ready after {timeout} s:\n{self.log_tail()}"
+            f"\n{slurm_snapshot(user)}"
         )
 
     def wait_gone(self, user: str, server: str = "", timeout: float = 30) -> float:

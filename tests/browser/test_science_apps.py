@@ -52,8 +52,12 @@ def refused(browser, user: str, label: str, value, expected_field: str) -> None:
     """A bad value gets a message naming the field, and no job reaches either cluster."""
     before = {c: {j["job_id"] for j in alive_jobs(c, user)} for c in ("alpha", "beta")}
     set_field(browser, label, value)
+    shown_before = message(browser)
     button(browser, "Submit").click()
-    WebDriverWait(browser, 20).until(lambda b: "Not submitted" in message(b))
+    # The refusal of an earlier value may still be on the page: wait for this one.
+    WebDriverWait(browser, 20).until(
+        lambda b: "Not submitted" in message(b) and message(b) != shown_before
+    )
     assert f"{expected_field}:" in message(browser), message(browser)
     assert {c: {j["job_id"] for j in alive_jobs(c, user)} for c in ("alpha", "beta")} == before
 
