@@ -114,7 +114,7 @@ start_hub() {
 			COREHOUR_STATE_DIR=$state CONFIGPROXY_AUTH_TOKEN=$(cat "$proxy_token_file") \
 			exec start-stop-daemon --start --background --chdir "$state" --make-pidfile --pidfile "$hub_pid" \
 			--startas /bin/bash -- -c \
-			"exec /opt/corehour/hub/bin/jupyterhub -f '$repo/jupyterhub_config.py' >>'$COREHOUR_LOG/jupyterhub.log' 2>&1"
+			"exec /opt/corehour/hub/bin/corehour-hub >>'$COREHOUR_LOG/jupyterhub.log' 2>&1"
 	)
 }
 

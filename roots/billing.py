@@ -8,5 +8,11 @@ from extensions.courses.service_plugin import CoursesPlugin
 
 PLUGINS = [CoursesPlugin()]
 
-if __name__ == "__main__":
+
+def run() -> None:
+    """``corehour-billing``: the service, as ``python -m roots.billing`` starts it."""
     main(PLUGINS)
+
+
+if __name__ == "__main__":
+    run()

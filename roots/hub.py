@@ -10,7 +10,8 @@ and nothing imports it.  It works in two steps:
   applying twice gives the same config, and a unit test applies a site to a bare
   ``Config()``.
 
-Anything site-specific that the YAML cannot say belongs in ``jupyterhub_config.d/*.py``.
+Anything site-specific that the YAML cannot say belongs in ``jupyterhub_config.d/*.py``
+beside the site file (:func:`config_d`).
 """
 
 from __future__ import annotations
@@ -53,6 +54,11 @@ class HubFacts:
     # With single sign-on: the provider's endpoints and the client secret.
     provider: Discovery | None = None
     client_secret: str = ""
+
+
+def config_d(site_path: str | Path) -> Path:
+    """The site's own Python config: the folder ``jupyterhub_config.d`` beside its site file."""
+    return Path(site_path).resolve().parent / "jupyterhub_config.d"
 
 
 def gather(site: Site, apps_path: str | Path | None = None) -> HubFacts:

@@ -167,7 +167,7 @@ class Portal:
         self.log_path = workdir / "jupyterhub.log"
         (workdir / "site.yaml").write_text(yaml.safe_dump(self.site))
         (workdir / "jupyterhub_config.py").write_text(
-            f"load_subconfig({str(REPO / 'jupyterhub_config.py')!r})\n"
+            f"load_subconfig({str(REPO / 'roots' / 'jupyterhub_config.py')!r})\n"
             f"c.JupyterHub.services.append({{'name': 'corehour-tests', 'api_token': {self.token!r}}})\n"
             "c.JupyterHub.load_roles.append({'name': 'corehour-tests', 'services': ['corehour-tests'],\n"
             "    'scopes': ['admin:users', 'admin:servers', 'tokens', 'access:servers', 'read:users',\n"
