@@ -118,8 +118,40 @@ class Profile(_Model):
         return self.default_image or self.images[0]
 
 
+class TlsSettings(_Model):
+    """How people reach the portal over HTTPS (docs/deploy.md)."""
+
+    mode: Literal["off", "proxy", "front"] = Field(
+        "off",
+        description="off: plain HTTP, only for a demo on 127.0.0.1; proxy: "
+        "configurable-http-proxy serves HTTPS with certificate and key; front: a web server "
+        "in front (nginx) serves HTTPS and sends requests to front_listen.",
+    )
+    certificate: str = Field("", description="PEM certificate chain (mode proxy).")
+    key: str = Field("", description="PEM private key, readable by the hub's account (mode proxy).")
+    redirect_http_port: int = Field(
+        80,
+        ge=0,
+        le=65535,
+        description="Mode proxy: plain HTTP on this port redirects to HTTPS; 0 means none.",
+    )
+    front_listen: str = Field(
+        "http://127.0.0.1:8000",
+        description="Mode front: where the proxy listens for the front server's requests.",
+    )
+    hsts_max_age: int = Field(
+        31_536_000,
+        ge=0,
+        le=63_072_000,
+        description="Strict-Transport-Security max-age in seconds; 0 sends no header.",
+    )
+
+
 class HubSettings(_Model):
-    bind_url: str = "http://127.0.0.1:8000"
+    bind_url: str = Field(
+        "http://127.0.0.1:8000", description="The address people open the portal at."
+    )
+    tls: TlsSettings = TlsSettings()
     hub_ip: str = "127.0.0.1"
     hub_port: int = Field(8081, ge=1, le=65535)
     proxy_api_url: str = "http://127.0.0.1:8001"
@@ -146,6 +178,29 @@ class HubSettings(_Model):
     named_server_limit_per_user: int = Field(3, ge=1, le=100)
     poll_interval: float = Field(30.0, gt=0, le=3600)
     start_timeout: int = Field(300, gt=0, le=86400)
+
+    @model_validator(mode="after")
+    def _tls_matches_the_address(self) -> HubSettings:
+        scheme = urlsplit(self.bind_url).scheme
+        mode = self.tls.mode
+        if scheme not in ("http", "https"):
+            raise ValueError(f"bind_url {self.bind_url!r} must start with http:// or https://")
+        if mode == "off" and scheme == "https":
+            raise ValueError(
+                "bind_url is https but tls.mode is off: set tls.mode to proxy (with "
+                "certificate and key) or front (a web server in front serves HTTPS)"
+            )
+        if mode != "off" and scheme != "https":
+            raise ValueError(f"tls.mode is {mode}, so bind_url must start with https://")
+        if mode == "proxy" and not (self.tls.certificate and self.tls.key):
+            raise ValueError("tls.mode proxy needs tls.certificate and tls.key (PEM files)")
+        if mode == "front" and urlsplit(self.tls.front_listen).scheme != "http":
+            raise ValueError("tls.front_listen must be an http:// address (the front serves HTTPS)")
+        return self
+
+    @property
+    def https(self) -> bool:
+        return self.tls.mode != "off"
 
 
 # Prices are credits per unit-hour.  Decimal, never float: 0.1 must stay 0.1 when a

@@ -41,3 +41,19 @@ postgres_server_installed() { compgen -G '/usr/lib/postgresql/*/bin/postgres' >/
 answers_on() { timeout 2 bash -c ": </dev/tcp/$1/$2" 2>/dev/null; }
 
 random_password() { LC_ALL=C tr -dc 'A-Za-z0-9' </dev/urandom | head -c "${1:-20}" || true; }
+
+# The hub's own account: JupyterHub, the proxy and the services run as it in production, and
+# act as people only through the sudo rule (deploy/sudo.sh). Its primary group is its own,
+# never the portal group: it must not count as a person.
+COREHOUR_HUB_USER=${COREHOUR_HUB_USER:-corehour}
+COREHOUR_HUB_GROUP=${COREHOUR_HUB_GROUP:-corehour-hub}
+
+ensure_hub_account() {
+	local home=${1:-/nonexistent}
+	getent group "$COREHOUR_HUB_GROUP" >/dev/null || groupadd --system "$COREHOUR_HUB_GROUP"
+	if ! id -u "$COREHOUR_HUB_USER" >/dev/null 2>&1; then
+		useradd --system --gid "$COREHOUR_HUB_GROUP" --home-dir "$home" --no-create-home \
+			--shell /usr/sbin/nologin --comment "corehour portal" "$COREHOUR_HUB_USER"
+		say "created the system account $COREHOUR_HUB_USER (group $COREHOUR_HUB_GROUP)"
+	fi
+}

@@ -2,6 +2,9 @@
 # Builds corehour's Python environments from Debian's /usr/bin/python3.
 #
 #   deploy/envs.sh hub REPO_DIR   the hub's venv at $PREFIX/hub: pip install -e "REPO_DIR[test]"
+#   deploy/envs.sh portal REPO_DIR
+#                                 production's venv at $PREFIX/portal: corehour's wheel, built
+#                                 from REPO_DIR, without the test extras
 #   deploy/envs.sh image NAME     one notebook image, images/NAME/requirements.txt, as a venv at
 #                                 $PREFIX/images/NAME, readable and runnable by every user
 #   deploy/envs.sh images         every images/*/ folder (base first)
@@ -204,6 +207,51 @@ cmd_hub() {
 	build_env "hub" "$PREFIX/hub" "$stamp_text" install_hub check_hub "$repo"
 }
 
+# ---------------------------------------------------------------- portal (production)
+
+# A copy of what a wheel is built from: the checkout without its history, tests, benchmarks
+# and build leftovers (setuptools would reuse a stale build/ folder).
+wheel_source() {
+	local repo=$1 into=$2
+	tar -C "$repo" --exclude=./.git --exclude=./build --exclude='*.egg-info' \
+		--exclude=./tests --exclude=./bench --exclude='__pycache__' -cf - . | tar -C "$into" -xf -
+}
+
+install_portal() {
+	local venv=$1 repo=$2 source=$3 wheels
+	wheels=$(mktemp -d)
+	step "build corehour's wheel" pip_in "$venv" wheel --no-deps -w "$wheels" "$source"
+	step "pip install the wheel (no test extras)" pip_in "$venv" install "$wheels"/corehour-*.whl
+	rm -rf "$wheels"
+}
+
+check_portal() {
+	"$1/bin/python" -c 'import jupyterhub, batchspawner, centre, spawners, extensions, billing_hooks, roots' &&
+		[ -x "$1/bin/corehour-hub" ] || return 1
+	# Production carries no test tools (and never a browser: that is Debian's, for TEST only).
+	if "$1/bin/python" -c 'import pytest' 2>/dev/null; then
+		say "  the portal's environment has pytest: it must not get the test extras"
+		return 1
+	fi
+}
+
+cmd_portal() {
+	[ $# -eq 1 ] || usage
+	local repo source stamp_text
+	repo=$(cd "$1" && pwd) || die "no such folder: $1"
+	[ -f "$repo/pyproject.toml" ] || die "$repo has no pyproject.toml"
+	source=$(mktemp -d)
+	wheel_source "$repo" "$source"
+	stamp_text=$(
+		printf 'recipe %s\npython %s\npip %s\nsource sha256 %s\n' \
+			"$RECIPE_VERSION" "$(python_version)" "$PIP_VERSION" \
+			"$(cd "$source" && find . -type f -print0 | sort -z | xargs -0 sha256sum | sha256sum | cut -c1-64)"
+	)
+	with_lock
+	build_env "portal" "$PREFIX/portal" "$stamp_text" install_portal check_portal "$repo" "$source"
+	rm -rf "$source"
+}
+
 # ---------------------------------------------------------------- images
 
 install_image() {
@@ -364,6 +412,7 @@ main() {
 	shift
 	case $cmd in
 		hub) cmd_hub "$@" ;;
+		portal) cmd_portal "$@" ;;
 		image)
 			[ $# -eq 1 ] || usage
 			with_lock

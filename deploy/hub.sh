@@ -54,7 +54,7 @@ export_database_urls() {
 		key=${line%%=*}
 		value=${line#*=}
 		case $key in
-		COREHOUR_BILLING_DB | COREHOUR_HUB_DB_URL) [ -z "$value" ] || export "$key=$value" ;;
+		COREHOUR_BILLING_DB | COREHOUR_HUB_DB_URL | COREHOUR_IDENTITY_DB_URL) [ -z "$value" ] || export "$key=$value" ;;
 		esac
 	done <"$COREHOUR_ENV_FILE"
 }
@@ -83,22 +83,25 @@ ensure_private_state() {
 	fi
 }
 
+# The proxy's command line, one argument per line, from the site (centre/proxy_command.py).
+proxy_command() {
+	"$hub_python" -c 'import sys
+from centre.proxy_command import proxy_argv
+from centre.site import load_site
+print("\n".join(proxy_argv(load_site(sys.argv[1]).hub)))' "$site"
+}
+
 start_proxy() {
 	running "$proxy_pid" && return 0
-	local url hub_ip hub_port api_url host port api_host api_port
-	read -r url hub_ip hub_port api_url <<<"$(site_endpoints)"
-	host=$(printf '%s' "$url" | sed -E 's#^https?://([^:/]+).*#\1#')
-	port=$(printf '%s' "$url" | sed -nE 's#^https?://[^:/]+:([0-9]+).*#\1#p')
-	api_host=$(printf '%s' "$api_url" | sed -E 's#^https?://([^:/]+).*#\1#')
-	api_port=$(printf '%s' "$api_url" | sed -nE 's#^https?://[^:/]+:([0-9]+).*#\1#p')
-	say "starting configurable-http-proxy on $host:${port:-80}"
+	local argv
+	mapfile -t argv < <(proxy_command)
+	[ "${#argv[@]}" -gt 1 ] || die "could not build the proxy's command line from $site"
+	say "starting configurable-http-proxy (${argv[1]#--ip=}, ${argv[2]#--port=})"
 	(
 		clean_environment
 		PATH=$system_path CONFIGPROXY_AUTH_TOKEN=$(cat "$proxy_token_file") \
 			exec start-stop-daemon --start --background --make-pidfile --pidfile "$proxy_pid" --startas /bin/bash -- -c \
-			"exec configurable-http-proxy --ip '$host' --port '${port:-80}' --api-ip '$api_host' --api-port '${api_port:-8001}' \
-			--default-target http://$hub_ip:$hub_port --error-target http://$hub_ip:$hub_port/hub/error \
-			>>'$COREHOUR_LOG/proxy.log' 2>&1"
+			'exec "$@" >>"$0" 2>&1' "$COREHOUR_LOG/proxy.log" "${argv[@]}"
 	)
 }
 

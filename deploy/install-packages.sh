@@ -14,13 +14,19 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
 chp_version=5.3.0
 
-# No python3-pip: virtual environments get pip from python3-venv.
-packages=(
-	munge slurm-wlm slurmdbd mariadb-client
-	sudo python3-venv python3-dev
-	chromium chromium-driver fonts-liberation
-	git curl ca-certificates procps iproute2
-)
+#   deploy/install-packages.sh             the demo and TEST: local clusters, databases, Chromium
+#   deploy/install-packages.sh production  the portal only (deploy/install.sh): the site brings
+#                                          its Slurm clients and, usually, its PostgreSQL
+profile=${1:-demo}
+case $profile in demo | production) ;; *) die "usage: $0 [demo|production]" ;; esac
+
+# No python3-pip: virtual environments get pip from python3-venv. postgresql-client: pg_dump
+# and pg_restore for backups.
+packages=(sudo python3-venv python3-dev git curl ca-certificates procps iproute2 postgresql-client)
+if [ "$profile" = demo ]; then
+	# libnss3-tools: certutil, to make TEST's Chromium trust its own certificate authority.
+	packages+=(munge slurm-wlm slurmdbd mariadb-client chromium chromium-driver fonts-liberation libnss3-tools)
+fi
 
 installed_packages() {
 	dpkg-query -W -f='${Package} ${db:Status-Status}\n' "$@" 2>/dev/null | awk '$2 == "installed" { print $1 }' || true
@@ -36,6 +42,7 @@ missing_packages() {
 	# NodeSource's nodejs bundles npm and conflicts with Debian's npm: judge by the commands.
 	command -v node >/dev/null || echo nodejs
 	command -v npm >/dev/null || echo npm
+	[ "$profile" = demo ] || return 0
 	if ! answers_on 127.0.0.1 3306 && ! grep -qx mariadb-server <<<"$have"; then echo mariadb-server; fi
 	if ! answers_on 127.0.0.1 5432 && ! postgres_server_installed; then echo postgresql; fi
 }
@@ -73,8 +80,15 @@ main() {
 	else
 		say "Debian packages: all present"
 	fi
-	"$here/postgres.sh" ensure
 	ensure_proxy
+	if [ "$profile" = production ]; then
+		command -v sbatch >/dev/null && command -v squeue >/dev/null && command -v sacct >/dev/null ||
+			die "this host has no Slurm client commands (sbatch, squeue, sacct): install the site's Slurm clients first."
+		say "packages ready: slurm clients $(sbatch --version), node $(node --version)," \
+			"configurable-http-proxy $(configurable-http-proxy --version 2>/dev/null || echo '?')"
+		return 0
+	fi
+	"$here/postgres.sh" ensure
 	say "packages ready: slurm $(slurmd -V | awk '{print $NF}'), node $(node --version)," \
 		"configurable-http-proxy $(configurable-http-proxy --version 2>/dev/null || echo '?')"
 }

@@ -21,10 +21,21 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=deploy/common.sh
 . "$here/common.sh"
 
-role=corehour
-databases=(corehour corehour_hub)
-hba_begin="# corehour begin: the portal's role logs in with its password only (deploy/postgres.sh)"
-hba_end="# corehour end"
+# COREHOUR_PG_ROLE names the role and its databases (deploy/install.sh passes the instance's).
+role=${COREHOUR_PG_ROLE:-corehour}
+[[ $role =~ ^[a-z_][a-z0-9_]{0,30}$ ]] || die "COREHOUR_PG_ROLE must be a lower-case SQL name, not '$role'."
+databases=("$role" "${role}_hub" "${role}_identities")
+# Each role has its own block in pg_hba.conf; the default role's markers are the ones older
+# corehour releases wrote.
+if [ "$role" = corehour ]; then
+	hba_begin="# corehour begin: the portal's role logs in with its password only (deploy/postgres.sh)"
+	hba_end="# corehour end"
+else
+	hba_begin="# corehour begin ($role): the portal's role logs in with its password only (deploy/postgres.sh)"
+	hba_end="# corehour end ($role)"
+fi
+# COREHOUR_PG_USE=1 (a production install) writes the URLs as settings, not as comments.
+use_urls=${COREHOUR_PG_USE:-0}
 # What 8efa8d7 and earlier put at the top of pg_hba.conf: a comment, then the trust line.
 old_trust_comment="# corehour: local test databases, no password from 127.0.0.1"
 
@@ -117,14 +128,20 @@ ensure_env_file() {
 	password=$(sed -n 's/^COREHOUR_PG_PASSWORD=//p' "$COREHOUR_ENV_FILE" | tail -n 1)
 	[ -z "$password" ] || return 0
 	password=$(random_password 32)
-	local url=postgresql+psycopg://$role:$password@127.0.0.1:$pg_port
+	local url=postgresql+psycopg://$role:$password@127.0.0.1:$pg_port off="#"
+	local note="commented out, so they stay on SQLite; uncomment to move them"
+	if [ "$use_urls" = 1 ]; then
+		off=""
+		note="set by deploy/install.sh --local-postgres"
+	fi
 	cat >>"$COREHOUR_ENV_FILE" <<EOF
 # The portal's PostgreSQL role "$role" on $pg_version/$pg_name (made by deploy/postgres.sh).
 COREHOUR_PG_PASSWORD=$password
-# The hub and the ledger stay on SQLite; to keep them on PostgreSQL, uncomment (deploy/hub.sh
-# reads these two at every start):
-#COREHOUR_BILLING_DB=$url/${databases[0]}
-#COREHOUR_HUB_DB_URL=$url/${databases[1]}
+# The ledger, the hub's database and sign-in identities on PostgreSQL ($note; the hub
+# reads them at every start):
+${off}COREHOUR_BILLING_DB=$url/${databases[0]}
+${off}COREHOUR_HUB_DB_URL=$url/${databases[1]}
+${off}COREHOUR_IDENTITY_DB_URL=$url/${databases[2]}
 EOF
 	say "generated the password of PostgreSQL role $role into $COREHOUR_ENV_FILE (root only)"
 }

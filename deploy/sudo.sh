@@ -5,7 +5,7 @@
 #                             install it as /etc/sudoers.d/corehour (0440)
 #   deploy/sudo.sh render     print the rendered rule
 #
-# The hub account is COREHOUR_HUB_USER (default corehour-hub: the account an unprivileged hub
+# The hub account is COREHOUR_HUB_USER (default corehour: the account the production hub
 # runs as); the portal group is the site's hub.allowed_groups (default corehour).
 set -euo pipefail
 
@@ -13,7 +13,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=deploy/common.sh
 . "$here/common.sh"
 
-hub_user=${COREHOUR_HUB_USER:-corehour-hub}
+hub_user=$COREHOUR_HUB_USER
 portal_group=${COREHOUR_PORTAL_GROUP:-corehour}
 target=/etc/sudoers.d/corehour
 
@@ -46,6 +46,7 @@ ensure_sudo_rule() {
 case "${1:-}" in
 ensure)
 	need_root
+	ensure_hub_account
 	ensure_sudo_rule
 	;;
 render) render ;;

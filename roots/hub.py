@@ -126,6 +126,21 @@ def update_hub(c, site: Site, state_dir: Path) -> None:
         "COREHOUR_HUB_DB_URL", f"sqlite:///{state_dir / 'jupyterhub.sqlite'}"
     )
     c.JupyterHub.pid_file = str(state_dir / "jupyterhub.pid")
+    update_https(c, site)
+
+
+def update_https(c, site: Site) -> None:
+    """Over HTTPS the hub's and the services' cookies are Secure (JupyterHub decides that from
+    public_url), and browsers are told to use HTTPS for the host from then on (HSTS)."""
+    if not site.hub.https:
+        return
+    c.JupyterHub.public_url = site.hub.bind_url
+    # public_url covers the login cookies; cookie_options also the _xsrf cookie.
+    settings: dict = {"cookie_options": {"secure": True}}
+    if site.hub.tls.hsts_max_age:
+        hsts = f"max-age={site.hub.tls.hsts_max_age}"
+        settings["headers"] = {"Strict-Transport-Security": hsts}
+    c.JupyterHub.tornado_settings.update(settings)
 
 
 def update_auth(c, site: Site, facts: HubFacts, state_dir: Path) -> None:
@@ -170,7 +185,9 @@ def update_oidc(c, site: Site, facts: HubFacts, state_dir: Path) -> None:
     oidc.min_uid = site.hub.min_uid
     oidc.reserved_names = set(site.hub.reserved_names)
     oidc.adopt_directory_accounts = auth.adopt_directory_accounts
-    oidc.identity_db_url = f"sqlite:///{state_dir / 'identities.sqlite'}"
+    oidc.identity_db_url = os.environ.get(
+        "COREHOUR_IDENTITY_DB_URL", f"sqlite:///{state_dir / 'identities.sqlite'}"
+    )
     # Whoever the provider signs in is a person here; the course code decides what they see.
     oidc.allow_all = True
     # Still admins for API tokens made on the hub's host, but no sign-in can become one of
