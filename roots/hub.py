@@ -39,7 +39,8 @@ from voila_apps.catalogue import DEFAULT_CATALOGUE, CatalogueError, load_catalog
 
 DEFAULT_STATE_DIR = "/var/lib/corehour/hub"
 BILLING_PREFIX = "/services/billing/"
-TEMPLATES = Path(__file__).resolve().parent.parent / "extensions" / "templates"
+REPO = Path(__file__).resolve().parent.parent
+TEMPLATES = REPO / "extensions" / "templates"
 
 
 @dataclass(frozen=True)
@@ -198,7 +199,13 @@ def update_billing(c, site: Site, facts: HubFacts, site_path: str | Path) -> Non
     if site.billing is None:
         return
     url = database_url(site.billing.database_url)
-    environment = {"COREHOUR_BILLING_DB": url, "COREHOUR_SITE": str(site_path)}
+    environment = {
+        "COREHOUR_BILLING_DB": url,
+        "COREHOUR_SITE": str(site_path),
+        # The services run the code the hub runs: `python -m` would otherwise import whatever
+        # checkout the environment's editable install points at, not this one.
+        "PYTHONPATH": str(REPO),
+    }
     billing = BillingAdmission(site, url)
     # Billing chooses the account, a course applies its rules, billing checks the money.
     c.CorehourSpawner.admission = [

@@ -14,6 +14,8 @@ from extensions.courses.spawn_rules import CourseAdmission
 from extensions.sso.discovery import Discovery
 from roots.hub import HubFacts, apply_site, gather
 
+from .conftest import REPO
+
 pytestmark = pytest.mark.unit
 
 APP = {
@@ -62,6 +64,11 @@ def test_the_billing_service_starts_through_its_composition_root(site):
     services = {s["name"]: s for s in applied(site).JupyterHub.services}
     assert services["billing"]["command"][1:4] == ["-m", "roots.billing", "--site"]
     assert services["billing"]["environment"]["COREHOUR_SITE"] == "/etc/site.yaml"
+
+
+def test_the_services_run_the_checkout_the_hub_runs(site):
+    for service in applied(site).JupyterHub.services:
+        assert service["environment"]["PYTHONPATH"] == str(REPO)
 
 
 def test_course_roles_come_from_the_gathered_facts(site):
