@@ -25,6 +25,7 @@ from billing_hooks.db import database_url, make_engine, session_factory, upgrade
 from billing_hooks.hub_pages import app_prices, template_values
 from billing_hooks.ledger_calls import TIMEOUT_S
 from billing_hooks.slurm_accounts import SlurmAccounts
+from centre.logs import hub_logging_config
 from centre.site import DEFAULT_SITE, Site
 from extensions import launcher
 from extensions.courses.hub_api import CUSTOM_SCOPES, extra_handlers
@@ -96,6 +97,7 @@ def apply_site(
     site_path: str | Path = DEFAULT_SITE,
 ) -> None:
     state_dir = Path(state_dir)
+    update_logging(c, site)
     update_hub(c, site, state_dir)
     update_auth(c, site, facts, state_dir)
     update_spawner(c, site)
@@ -121,6 +123,13 @@ def update_hub(c, site: Site, state_dir: Path) -> None:
         "COREHOUR_HUB_DB_URL", f"sqlite:///{state_dir / 'jupyterhub.sqlite'}"
     )
     c.JupyterHub.pid_file = str(state_dir / "jupyterhub.pid")
+
+
+def update_logging(c, site: Site) -> None:
+    """The hub's level and format, with corehour's loggers on the hub's own handler."""
+    settings = hub_logging_config(site.logging.level, site.logging.format)
+    for trait, value in settings.items():
+        c.Application[trait] = value
 
 
 def update_auth(c, site: Site, facts: HubFacts, state_dir: Path) -> None:
