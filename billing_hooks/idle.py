@@ -13,9 +13,11 @@ import os
 from urllib.parse import unquote
 
 from jupyterhub_idle_culler import IdleCuller
+from traitlets.config import Config
 
 from billing_hooks.db import database_url, make_engine, session_factory
 from billing_hooks.enforce import add_notice
+from centre.logs import hub_logging_config
 from centre.site import DEFAULT_SITE, load_site_or_exit
 
 DEFAULT_MINUTES = 60
@@ -69,7 +71,10 @@ def main() -> None:
                 None,
             )
 
-    culler = IdleCuller()
+    # The culler is a traitlets application like the hub: its own lines and ours go through
+    # its handler, in the site's format.
+    logs = hub_logging_config(site.logging.level, site.logging.format)
+    culler = IdleCuller(config=Config({"Application": logs}))
     shortest = min([timeout_minutes(timeouts, "default"), *timeouts.values()])
     culler.initialize(
         argv=[f"--timeout={shortest * 60}", f"--cull-every={args.cull_every}", "--concurrency=5"]

@@ -371,8 +371,29 @@ class Auth(_Model):
         return self
 
 
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+LOG_FORMATS = ("text", "json")
+
+
+class LoggingSettings(_Model):
+    """How every corehour process logs: the hub, the billing service, the idle culler
+    (centre/logs.py)."""
+
+    level: Literal[LOG_LEVELS] = Field(
+        "INFO",
+        description="Least severe records logged by corehour, JupyterHub and tornado; other "
+        "libraries log WARNING and above.",
+    )
+    format: Literal[LOG_FORMATS] = Field(
+        "text",
+        description="text: JupyterHub's layout, one line a record; json: one JSON object a "
+        "line (time, level, logger, module, line, message) for a log shipper.",
+    )
+
+
 class Site(_Model):
     hub: HubSettings = HubSettings()
+    logging: LoggingSettings = LoggingSettings()
     auth: Auth = Auth()
     clusters: dict[Slug, Cluster]
     images: dict[Slug, Image]

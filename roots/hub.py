@@ -26,6 +26,7 @@ from billing_hooks.db import database_url, make_engine, session_factory, upgrade
 from billing_hooks.hub_pages import app_prices, template_values
 from billing_hooks.ledger_calls import TIMEOUT_S
 from billing_hooks.slurm_accounts import SlurmAccounts
+from centre.logs import hub_logging_config
 from centre.site import DEFAULT_SITE, Site
 from extensions import launcher
 from extensions.courses.hub_api import CUSTOM_SCOPES, extra_handlers
@@ -40,7 +41,8 @@ from voila_apps.catalogue import DEFAULT_CATALOGUE, CatalogueError, load_catalog
 
 DEFAULT_STATE_DIR = "/var/lib/corehour/hub"
 BILLING_PREFIX = "/services/billing/"
-TEMPLATES = Path(__file__).resolve().parent.parent / "extensions" / "templates"
+REPO = Path(__file__).resolve().parent.parent
+TEMPLATES = REPO / "extensions" / "templates"
 
 
 @dataclass(frozen=True)
@@ -101,6 +103,7 @@ def apply_site(
     site_path: str | Path = DEFAULT_SITE,
 ) -> None:
     state_dir = Path(state_dir)
+    update_logging(c, site)
     update_hub(c, site, state_dir)
     update_auth(c, site, facts, state_dir)
     update_spawner(c, site)
@@ -141,6 +144,13 @@ def update_https(c, site: Site) -> None:
         hsts = f"max-age={site.hub.tls.hsts_max_age}"
         settings["headers"] = {"Strict-Transport-Security": hsts}
     c.JupyterHub.tornado_settings.update(settings)
+
+
+def update_logging(c, site: Site) -> None:
+    """The hub's level and format, with corehour's loggers on the hub's own handler."""
+    settings = hub_logging_config(site.logging.level, site.logging.format)
+    for trait, value in settings.items():
+        c.Application[trait] = value
 
 
 def update_auth(c, site: Site, facts: HubFacts, state_dir: Path) -> None:
@@ -221,7 +231,13 @@ def update_billing(c, site: Site, facts: HubFacts, site_path: str | Path) -> Non
     if site.billing is None:
         return
     url = database_url(site.billing.database_url)
-    environment = {"COREHOUR_BILLING_DB": url, "COREHOUR_SITE": str(site_path)}
+    environment = {
+        "COREHOUR_BILLING_DB": url,
+        "COREHOUR_SITE": str(site_path),
+        # The services run the code the hub runs: `python -m` would otherwise import whatever
+        # checkout the environment's editable install points at, not this one.
+        "PYTHONPATH": str(REPO),
+    }
     billing = BillingAdmission(site, url)
     # Billing chooses the account, a course applies its rules, billing checks the money.
     c.CorehourSpawner.admission = [

@@ -99,6 +99,12 @@ class StatusBoard:
         self._watchers.setdefault(cluster, weakref.WeakSet()).add(spawner)
         cycle = self._cycles.get(cluster)
         if cycle is None or cycle.done():
+            # Once per cluster, not per server or cycle: how often the hub asks this Slurm.
+            log.info(
+                "Watching servers on cluster %s: one squeue --json every %g s for all of them",
+                cluster,
+                interval,
+            )
             self._cycles[cluster] = asyncio.ensure_future(self._cycle(cluster, interval))
 
     def unwatch(self, cluster: str, spawner: object) -> None:
@@ -122,6 +128,7 @@ class StatusBoard:
                     task = asyncio.ensure_future(_notify(spawner))
                     self._notifying.add(task)
                     task.add_done_callback(self._notifying.discard)
+        log.info("No servers left on cluster %s; its squeue cycle stops", cluster)
 
 
 async def _notify(spawner: object) -> None:

@@ -35,8 +35,9 @@ from billing_hooks.service import api, pages
 from billing_hooks.service.context import Context
 from billing_hooks.service.plugin import ServicePlugin
 from billing_hooks.slurm_accounts import SlurmAccounts
+from centre.logs import configure_process
 from centre.pricing import RateBook
-from centre.site import DEFAULT_SITE, load_site_or_exit
+from centre.site import DEFAULT_SITE, Site, load_site_or_exit
 
 log = logging.getLogger("corehour.billing")
 OPENAPI_FILE = api.OPENAPI
@@ -168,13 +169,10 @@ def _new_cookie_secret(path: Path) -> bytes:
     return secret
 
 
-async def serve(site_path: str, cookie_secret_file: Path, plugins: list[ServicePlugin]) -> None:
+async def serve(site: Site, cookie_secret_file: Path, plugins: list[ServicePlugin]) -> None:
     loop = asyncio.get_running_loop()
     task = asyncio.current_task()
     loop.add_signal_handler(signal.SIGTERM, task.cancel)
-    site = load_site_or_exit(site_path)
-    if site.billing is None:
-        raise SystemExit(f"corehour billing: {site_path} has no billing section")
     url = database_url(site.billing.database_url)
     upgrade(url)
     sessions = session_factory(make_engine(url))
@@ -209,10 +207,11 @@ def main(plugins: list[ServicePlugin] = ()) -> None:
         "path is in the working directory, which the hub makes its own state folder",
     )
     args = parser.parse_args()
-    logging.basicConfig(
-        level=logging.INFO, format="[%(levelname).1s %(asctime)s %(name)s] %(message)s"
-    )
+    site = load_site_or_exit(args.site)
+    if site.billing is None:
+        raise SystemExit(f"corehour billing: {args.site} has no billing section")
+    configure_process(site.logging.level, site.logging.format)
     try:
-        asyncio.run(serve(args.site, args.cookie_secret_file.absolute(), list(plugins)))
+        asyncio.run(serve(site, args.cookie_secret_file.absolute(), list(plugins)))
     except KeyboardInterrupt:  # the hub stops its services with SIGTERM/SIGINT
         log.info("billing service stopped")

@@ -14,6 +14,8 @@ from extensions.courses.spawn_rules import CourseAdmission
 from extensions.sso.discovery import Discovery
 from roots.hub import HubFacts, apply_site, gather
 
+from .conftest import REPO
+
 pytestmark = pytest.mark.unit
 
 APP = {
@@ -64,6 +66,27 @@ def test_the_billing_service_starts_through_its_composition_root(site):
     assert services["billing"]["environment"]["COREHOUR_SITE"] == "/etc/site.yaml"
 
 
+def test_the_services_run_the_checkout_the_hub_runs(site):
+    for service in applied(site).JupyterHub.services:
+        assert service["environment"]["PYTHONPATH"] == str(REPO)
+
+
+def test_the_site_sets_the_hubs_log_level_and_format(site):
+    c = applied(site)
+    assert c.Application.log_level == "INFO"
+    assert c.Application.log_format.startswith("[%(levelname).1s %(asctime)s.%(msecs)03d")
+    # corehour's loggers go through the hub's own handler, at the site's level
+    assert c.Application.logging_config["loggers"]["corehour"] == {"level": "INFO"}
+    assert c.Application.logging_config["root"]["handlers"] == ["console"]
+
+    data = {**site.model_dump(mode="json"), "logging": {"level": "DEBUG", "format": "json"}}
+    c = applied(parse_site(data, "json"))
+    assert c.Application.log_level == "DEBUG"
+    console = c.Application.logging_config["formatters"]["console"]
+    assert console["class"] == "centre.logs.JsonLinesFormatter"
+    assert c.Application.logging_config["loggers"]["corehour"] == {"level": "DEBUG"}
+
+
 def test_course_roles_come_from_the_gathered_facts(site):
     facts = HubFacts(course_students={"phys101": ["chs01", "chs02"]})
     roles = applied(site, facts).JupyterHub.load_roles
@@ -80,6 +103,7 @@ def test_applying_twice_gives_the_same_config(site):
     assert twice.JupyterHub.load_roles == once.JupyterHub.load_roles
     assert twice.JupyterHub.services == once.JupyterHub.services
     assert twice.CorehourSpawner.apps == once.CorehourSpawner.apps == {"composer": APP}
+    assert twice.Application == once.Application
 
 
 def test_a_site_without_billing_admits_every_valid_request_unbilled(site):

@@ -54,6 +54,13 @@ def _mutate(raw, path, value):
         (["clusters", "alpha", "partitions"], {}, "clusters.alpha"),
         (["hub", "poll_interval"], -1, "hub.poll_interval"),
         (
+            ["logging"],
+            {"level": "LOUD"},
+            "logging.level: Input should be 'DEBUG', 'INFO', 'WARNING' or 'ERROR'",
+        ),
+        (["logging"], {"format": "xml"}, "logging.format: Input should be 'text' or 'json'"),
+        (["logging"], {"formt": "json"}, "logging.formt: unknown key"),
+        (
             ["profiles", "cpu", "cores"],
             {"min": 0, "max": 4, "default": 1},
             "profiles.cpu.cores.min",
@@ -66,6 +73,10 @@ def test_bad_site_names_the_key(raw, path, value, named):
         parse_site(_mutate(raw, path, value), "site.yaml")
     assert named in str(bad.value)
     assert str(bad.value).startswith("The site file site.yaml is not valid")
+
+
+def test_logging_defaults_to_info_as_text(site):
+    assert (site.logging.level, site.logging.format) == ("INFO", "text")
 
 
 def test_unreadable_and_non_yaml_files(tmp_path):

@@ -2,6 +2,7 @@
 
 import asyncio
 import json
+import logging
 
 from spawners.status_board import StatusBoard
 
@@ -139,3 +140,22 @@ def test_cycle_leaves_starting_stopping_and_newer_jobs_alone():
     stopping, newer = asyncio.run(main())
     assert stopping.notified == 0
     assert newer.notified == 0
+
+
+def test_the_cycle_logs_when_it_starts_and_stops_not_every_round(caplog):
+    async def main():
+        board = StatusBoard(FakeSlurm(squeue_text(("1", "RUNNING"))))
+        first, second = Watched("1"), Watched("1")
+        board.watch("alpha", first, interval=0.02)
+        board.watch("alpha", second, interval=0.02)  # the cycle already runs
+        await asyncio.sleep(0.1)
+        board.unwatch("alpha", first)
+        board.unwatch("alpha", second)
+        await asyncio.sleep(0.1)
+
+    with caplog.at_level(logging.INFO, logger="corehour.status"):
+        asyncio.run(main())
+    assert [r.getMessage() for r in caplog.records] == [
+        "Watching servers on cluster alpha: one squeue --json every 0.02 s for all of them",
+        "No servers left on cluster alpha; its squeue cycle stops",
+    ]
