@@ -146,20 +146,24 @@ ensure_sudo_rule() {
 	COREHOUR_PORTAL_GROUP=$group "$here/sudo.sh" ensure
 }
 
-# The billing service adds Slurm accounts and associations and holds exhausted ones: the hub's
-# account must be a Slurm operator on every cluster. Root can grant that where it is a Slurm
+# The billing service adds Slurm accounts and associations in one `sacctmgr load` per cluster
+# (billing_hooks/slurm_accounts.py) and holds exhausted accounts: slurmdbd lets only an
+# Administrator load files (an Operator is refused). Root can grant that where it is a Slurm
 # administrator; otherwise the site's Slurm admin runs the printed command.
-ensure_slurm_operator() {
+slurm_admin_level=Administrator
+ensure_slurm_admin() {
 	local conf level
 	while read -r conf; do
-		level=$(SLURM_CONF=${conf:-/etc/slurm/slurm.conf} timeout 30 sacctmgr -n -P show user "$COREHOUR_HUB_USER" format=adminlevel 2>/dev/null || true)
-		case $level in Operator | Administrator) continue ;; esac
-		if ! SLURM_CONF=${conf:-/etc/slurm/slurm.conf} timeout 30 sacctmgr -i add user "$COREHOUR_HUB_USER" account=root adminlevel=Operator >/dev/null 2>&1 &&
-			! SLURM_CONF=${conf:-/etc/slurm/slurm.conf} timeout 30 sacctmgr -i modify user "$COREHOUR_HUB_USER" set adminlevel=Operator >/dev/null 2>&1; then
-			say "warning: could not make $COREHOUR_HUB_USER a Slurm operator (${conf:-default slurm.conf}); ask the Slurm admin to run:" \
-				"sacctmgr add user $COREHOUR_HUB_USER account=root adminlevel=Operator"
+		export SLURM_CONF=${conf:-/etc/slurm/slurm.conf}
+		level=$(timeout 30 sacctmgr -n -P show user "$COREHOUR_HUB_USER" format=adminlevel 2>/dev/null || true)
+		[ "$level" = "$slurm_admin_level" ] && continue
+		if ! timeout 30 sacctmgr -i add user "$COREHOUR_HUB_USER" account=root adminlevel="$slurm_admin_level" >/dev/null 2>&1 &&
+			! timeout 30 sacctmgr -i modify user "$COREHOUR_HUB_USER" set adminlevel="$slurm_admin_level" >/dev/null 2>&1; then
+			say "warning: could not make $COREHOUR_HUB_USER a Slurm $slurm_admin_level ($SLURM_CONF); ask the Slurm admin to run:" \
+				"sacctmgr add user $COREHOUR_HUB_USER account=root adminlevel=$slurm_admin_level"
 		fi
 	done < <(site_value clusters | sort -u)
+	unset SLURM_CONF
 }
 
 render_unit() {
@@ -210,7 +214,7 @@ step "TLS certificate and key" check_tls_files
 step "secrets" ensure_secrets
 step "state" ensure_state
 step "sudo rule for acting as portal people" ensure_sudo_rule
-step "Slurm operator level for $COREHOUR_HUB_USER" ensure_slurm_operator
+step "Slurm admin level for $COREHOUR_HUB_USER" ensure_slurm_admin
 step "systemd units" install_units
 [ "$start" = no ] || step "start" start_units
 cat <<EOF

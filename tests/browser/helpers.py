@@ -14,8 +14,9 @@ from tests.harness import REPO, TEST_PASSWORD
 ARTIFACTS = REPO / "tests" / "artifacts"
 
 
-def chromium() -> webdriver.Chrome:
-    """Debian's headless Chromium with a fresh profile (the tests and bench/ share it)."""
+def chromium(env: dict[str, str] | None = None) -> webdriver.Chrome:
+    """Debian's headless Chromium with a fresh profile (the tests and bench/ share it);
+    ``env`` is chromedriver's and so Chromium's environment (HOME holds its NSS trust store)."""
     profile = tempfile.mkdtemp(prefix="corehour-chromium-")
     options = Options()
     options.binary_location = "/usr/bin/chromium"
@@ -33,7 +34,7 @@ def chromium() -> webdriver.Chrome:
         "--window-size=1280,900",
     ):
         options.add_argument(flag)
-    return webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+    return webdriver.Chrome(service=Service("/usr/bin/chromedriver", env=env), options=options)
 
 
 def shot(driver, name: str) -> Path:
