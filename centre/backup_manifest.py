@@ -92,7 +92,7 @@ def restore_plan(copies: list[Copy], targets: dict[str, str | None]) -> list[tup
 def write(folder: Path, manifest: dict) -> None:
     fd = os.open(folder / NAME, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as f:
-        json.dump(manifest, f, indent=2, sort_keys=True)
+        json.dump(manifest, f, indent=2)
         f.write("\n")
 
 

@@ -35,7 +35,16 @@ def display_url(url: str) -> str:
     except ArgumentError:
         return "(a database URL that cannot be read)"
     query = {k: v for k, v in parsed.query.items() if k.lower() != "password"}
-    return parsed.set(password=None, query=query).render_as_string(hide_password=False)
+    # URL.set(password=None) would keep the password: None there means "unchanged".
+    bare = URL.create(
+        parsed.drivername,
+        username=parsed.username,
+        host=parsed.host,
+        port=parsed.port,
+        database=parsed.database,
+        query=query,
+    )
+    return bare.render_as_string(hide_password=False)
 
 
 def kind_of(url: str) -> str:
