@@ -1,4 +1,5 @@
-"""Connecting to the ledger and bringing its schema up to date (Alembic)."""
+"""Connecting to the ledger, and its schema: brought up to date by ``python -m roots.ops
+migrate`` (Alembic), checked by the processes that use it."""
 
 from __future__ import annotations
 
@@ -11,8 +12,11 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event, make_url
 from sqlalchemy.orm import Session, sessionmaker
+
+from centre.db_copy import display_url, schema_revision
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 URL_ENV = "COREHOUR_BILLING_DB"
@@ -165,9 +169,10 @@ _upgraded: set[str] = set()
 def upgrade(url: str) -> None:
     """Create or migrate the ledger schema to the newest revision, once per process.
 
-    The hub and the billing service both call this at start; the migration environment
-    takes a lock (a file lock for SQLite, an advisory lock on PostgreSQL) so that two
-    processes never migrate at the same time.
+    ``python -m roots.ops migrate`` calls this as a deploy step, and tests on scratch ledgers;
+    the hub and the billing service only check (:func:`require_head`).  The migration
+    environment takes a lock (a file lock for SQLite, an advisory lock on PostgreSQL) so that
+    two processes never migrate at the same time.
     """
     if url in _upgraded:
         return
@@ -183,3 +188,29 @@ def upgrade(url: str) -> None:
     else:
         command.upgrade(alembic_config(url), "head")
     _upgraded.add(url)
+
+
+MIGRATE_HINT = "run `./corehour migrate` (or `python -m roots.ops migrate --site SITE`)"
+
+
+class LedgerNotMigrated(Exception):
+    """The ledger's schema is not the one this code needs; the message says what to run."""
+
+
+def head_revision() -> str:
+    """The newest migration this code has."""
+    return ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
+
+
+def require_head(url: str) -> None:
+    """Return when the ledger is at :func:`head_revision`; else raise
+    :class:`LedgerNotMigrated`.  A process that uses the ledger checks at start instead of
+    migrating: a schema change is a deploy step, run once, after a backup."""
+    at, head = schema_revision(url), head_revision()
+    if at == head:
+        return
+    where = f"at revision {at}" if at else "empty (no ledger tables yet)"
+    raise LedgerNotMigrated(
+        f"the ledger at {display_url(url)} is {where}, this corehour needs {head}: "
+        f"{MIGRATE_HINT} before starting the hub"
+    )

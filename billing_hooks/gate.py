@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass
 from decimal import Decimal
 
-from billing_hooks.db import make_engine, session_factory, upgrade
+from billing_hooks.db import make_engine, session_factory
 from billing_hooks.ledger import accounts_of, personal_account_name, site_personal_account
 from billing_hooks.models import Account, now
 from centre.pricing import RateBook, Tres, format_credits, hourly_price_mc
@@ -88,7 +88,6 @@ class SpendingGate:
         self.site = site
         self.billing: Billing = site.billing
         self.rates = RateBook.from_site(site.billing)
-        upgrade(database_url)
         self.sessions = session_factory(make_engine(database_url, timeout_s=timeout_s))
         # Most spawns only read: they never wait for SQLite's write lock.
         self.reads = session_factory(make_engine(database_url, read_only=True, timeout_s=timeout_s))

@@ -18,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from billing_hooks import ledger_calls
-from billing_hooks.db import make_engine, session_factory, upgrade
+from billing_hooks.db import make_engine, session_factory
 from billing_hooks.gate import quote_mc_per_hour, request_tres
 from billing_hooks.ledger import accounts_of
 from billing_hooks.models import Enrolment, Notice, now
@@ -80,7 +80,6 @@ def ledger_values(database_url: str, username: str) -> dict:
 def _reader(database_url: str) -> sessionmaker[Session]:
     with _sessions_lock:
         if database_url not in _sessions:
-            upgrade(database_url)
             # Read-only: every hub page asks, and none should queue behind a metering cycle.
             engine = make_engine(database_url, read_only=True, timeout_s=ledger_calls.TIMEOUT_S)
             _sessions[database_url] = session_factory(engine)

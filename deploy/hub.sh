@@ -5,6 +5,9 @@
 #   deploy/hub.sh stop      stop both (notebook servers are Slurm jobs and keep running)
 #   deploy/hub.sh restart   restart the hub only; the proxy and the servers stay up
 #   deploy/hub.sh status
+#   deploy/hub.sh migrate          bring the ledger and the hub's database to this corehour's schema
+#   deploy/hub.sh backup DIR       copy the hub's database, the ledger and identities into a new DIR
+#   deploy/hub.sh restore DIR      put a backup back (the portal must be stopped)
 #
 # The proxy runs on its own so that a hub restart never drops a person's connection.
 set -euo pipefail
@@ -134,6 +137,23 @@ wait_healthy() {
 	say "portal is up at $url"
 }
 
+# roots/ops.py (docs/operations.md) with what the hub itself gets: the env file's database
+# URLs, the site file and the state folder.
+run_ops() {
+	(
+		clean_environment
+		export_database_urls
+		cd "$repo"
+		PATH=/opt/corehour/hub/bin:$system_path LANG=C.UTF-8 HOME=/root \
+			exec "$hub_python" -m roots.ops "$@" --site "$site" --state-dir "$state"
+	)
+}
+
+need_site() {
+	[ -f "$site" ] || die "no site file at $site; run './corehour up' or set COREHOUR_SITE."
+	check_env_file
+}
+
 stop_one() {
 	running "$1" || return 0
 	start-stop-daemon --stop --pidfile "$1" --retry TERM/10/KILL/5 --remove-pidfile >/dev/null || true
@@ -167,6 +187,21 @@ restart)
 	start_hub
 	wait_healthy
 	;;
+migrate)
+	need_site
+	run_ops migrate
+	;;
+backup)
+	[ -n "${2:-}" ] || die "usage: $0 backup DIR, where DIR is a new folder for the backup"
+	need_site
+	run_ops backup "$(realpath -m "$2")"
+	;;
+restore)
+	[ -n "${2:-}" ] || die "usage: $0 restore DIR, where DIR is a folder made by '$0 backup'"
+	need_site
+	! running "$hub_pid" || die "the portal is running: stop it with './corehour down', then restore."
+	run_ops restore "$(realpath -m "$2")"
+	;;
 status)
 	for name in proxy jupyterhub; do
 		pidfile=$COREHOUR_RUN/$name.pid
@@ -175,7 +210,7 @@ status)
 	done
 	;;
 *)
-	echo "usage: $0 start|stop|restart|status" >&2
+	echo "usage: $0 start|stop|restart|status|migrate|backup DIR|restore DIR" >&2
 	exit 2
 	;;
 esac

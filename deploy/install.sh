@@ -191,6 +191,21 @@ install_units() {
 	say "units: $units/$instance-proxy.service, $units/$instance-hub.service"
 }
 
+# Migrations are a deploy step: the ledger and the hub's database are brought to this
+# version's schema here, as the hub's account, with the units' environment (docs/operations.md).
+migrate() {
+	(
+		set -a
+		# shellcheck source=/dev/null
+		. "$secrets/portal.env"
+		set +a
+		cd "$state"
+		COREHOUR_SITE=$site COREHOUR_STATE_DIR=$state LANG=C.UTF-8 HOME=$state \
+			exec setpriv --reuid="$COREHOUR_HUB_USER" --regid="$COREHOUR_HUB_GROUP" --init-groups \
+			"$venv/bin/corehour-ops" migrate --site "$site" --state-dir "$state"
+	)
+}
+
 systemd_runs() { [ -d /run/systemd/system ]; }
 
 start_units() {
@@ -216,6 +231,7 @@ step "state" ensure_state
 step "sudo rule for acting as portal people" ensure_sudo_rule
 step "Slurm admin level for $COREHOUR_HUB_USER" ensure_slurm_admin
 step "systemd units" install_units
+step "database schemas (migrate)" migrate
 [ "$start" = no ] || step "start" start_units
 cat <<EOF
 

@@ -3,8 +3,8 @@
 It is one of the two modules that import across features (the other is ``roots/billing.py``)
 and nothing imports it.  It works in two steps:
 
-* :func:`gather` does the I/O the wiring needs, before any config is set: the ledger's
-  migrations and the course roles, the identity provider's discovery document and client
+* :func:`gather` does the I/O the wiring needs, before any config is set: the check that
+  the ledger is migrated (``python -m roots.ops migrate`` migrates it) and the course roles, the identity provider's discovery document and client
   secret, and the app catalogue.  A bad one stops the hub with a message naming the key.
 * :func:`apply_site` then only *sets* traitlets on ``c``, from the site and those facts:
   applying twice gives the same config, and a unit test applies a site to a bare
@@ -21,11 +21,20 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from sqlalchemy.exc import OperationalError
+
 from billing_hooks.admission import BillingAdmission
-from billing_hooks.db import database_url, make_engine, session_factory, upgrade
+from billing_hooks.db import (
+    LedgerNotMigrated,
+    database_url,
+    make_engine,
+    require_head,
+    session_factory,
+)
 from billing_hooks.hub_pages import app_prices, template_values
 from billing_hooks.ledger_calls import TIMEOUT_S
 from billing_hooks.slurm_accounts import SlurmAccounts
+from centre.db_copy import display_url
 from centre.logs import hub_logging_config
 from centre.site import DEFAULT_SITE, Site
 from extensions import launcher
@@ -80,8 +89,14 @@ def gather(site: Site, apps_path: str | Path | None = None) -> HubFacts:
     students = {}
     if site.billing is not None:
         url = database_url(site.billing.database_url)
-        upgrade(url)  # the hub's one migration at start; later readers find it done
-        students = course_students(url)
+        try:
+            # Migrating is a deploy step, never a side effect of a start: see roots/ops.py.
+            require_head(url)
+            students = course_students(url)
+        except LedgerNotMigrated as e:
+            _exit(str(e))
+        except OperationalError as e:
+            _exit(f"cannot read the ledger at {display_url(url)}: {e.orig}")
     return HubFacts(
         apps={a.slug: a.model_dump(mode="json", exclude_none=True) for a in catalogue.apps},
         course_students=students,
@@ -111,6 +126,27 @@ def apply_site(
     update_billing(c, site, facts, site_path)
 
 
+def hub_db_url(state_dir: str | Path) -> str:
+    """JupyterHub's own database: ``COREHOUR_HUB_DB_URL``, else a SQLite file in the state dir."""
+    return (
+        os.environ.get("COREHOUR_HUB_DB_URL")
+        or f"sqlite:///{Path(state_dir) / 'jupyterhub.sqlite'}"
+    )
+
+
+def hub_pid_file(state_dir: str | Path) -> Path:
+    return Path(state_dir) / "jupyterhub.pid"
+
+
+def identity_db_url(state_dir: str | Path) -> str:
+    """Single sign-on's subject → account-name table (extensions/sso/identities.py):
+    ``COREHOUR_IDENTITY_DB_URL``, else a SQLite file in the state dir."""
+    return (
+        os.environ.get("COREHOUR_IDENTITY_DB_URL")
+        or f"sqlite:///{Path(state_dir) / 'identities.sqlite'}"
+    )
+
+
 def update_hub(c, site: Site, state_dir: Path) -> None:
     c.JupyterHub.bind_url = site.hub.bind_url
     c.JupyterHub.hub_ip = site.hub.hub_ip
@@ -125,10 +161,8 @@ def update_hub(c, site: Site, state_dir: Path) -> None:
     c.ConfigurableHTTPProxy.should_start = False
     c.ConfigurableHTTPProxy.api_url = site.hub.proxy_api_url
     c.JupyterHub.cookie_secret_file = str(state_dir / "jupyterhub_cookie_secret")
-    c.JupyterHub.db_url = os.environ.get(
-        "COREHOUR_HUB_DB_URL", f"sqlite:///{state_dir / 'jupyterhub.sqlite'}"
-    )
-    c.JupyterHub.pid_file = str(state_dir / "jupyterhub.pid")
+    c.JupyterHub.db_url = hub_db_url(state_dir)
+    c.JupyterHub.pid_file = str(hub_pid_file(state_dir))
     update_https(c, site)
 
 
@@ -195,9 +229,7 @@ def update_oidc(c, site: Site, facts: HubFacts, state_dir: Path) -> None:
     oidc.min_uid = site.hub.min_uid
     oidc.reserved_names = set(site.hub.reserved_names)
     oidc.adopt_directory_accounts = auth.adopt_directory_accounts
-    oidc.identity_db_url = os.environ.get(
-        "COREHOUR_IDENTITY_DB_URL", f"sqlite:///{state_dir / 'identities.sqlite'}"
-    )
+    oidc.identity_db_url = identity_db_url(state_dir)
     # Whoever the provider signs in is a person here; the course code decides what they see.
     oidc.allow_all = True
     # Still admins for API tokens made on the hub's host, but no sign-in can become one of

@@ -175,6 +175,7 @@ class Portal:
         )
         self.proxy: subprocess.Popen | None = None
         self.hub: subprocess.Popen | None = None
+        self._migrated = False
 
     # -- processes --------------------------------------------------------------
 
@@ -211,7 +212,30 @@ class Portal:
             stderr=subprocess.STDOUT,
         )
 
+    def migrate(self) -> None:
+        """The deploy step a hub needs before it starts (the hub only checks the ledger)."""
+        done = subprocess.run(
+            [
+                str(HUB_BIN / "python"),
+                "-m",
+                "roots.ops",
+                "migrate",
+                "--site",
+                self.env()["COREHOUR_SITE"],
+            ],
+            cwd=REPO,
+            env=self.env(),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        if done.returncode != 0:
+            raise RuntimeError(f"python -m roots.ops migrate failed:\n{done.stdout}{done.stderr}")
+        self._migrated = True
+
     def start_hub(self) -> None:
+        if not self._migrated:
+            self.migrate()
         self.hub = subprocess.Popen(
             [str(HUB_BIN / "jupyterhub"), "-f", str(self.workdir / "jupyterhub_config.py")],
             cwd=self.state,

@@ -26,7 +26,13 @@ from jupyterhub.services.auth import HubOAuthCallbackHandler
 from jupyterhub.utils import url_path_join
 from tornado import web
 
-from billing_hooks.db import database_url, make_engine, session_factory, upgrade
+from billing_hooks.db import (
+    LedgerNotMigrated,
+    database_url,
+    make_engine,
+    require_head,
+    session_factory,
+)
 from billing_hooks.enforce import Enforcer
 from billing_hooks.hub_client import HubClient
 from billing_hooks.meter import Meter
@@ -174,7 +180,11 @@ async def serve(site: Site, cookie_secret_file: Path, plugins: list[ServicePlugi
     task = asyncio.current_task()
     loop.add_signal_handler(signal.SIGTERM, task.cancel)
     url = database_url(site.billing.database_url)
-    upgrade(url)
+    try:
+        # The hub checked too, but the service may be started (or restarted) on its own.
+        require_head(url)
+    except LedgerNotMigrated as e:
+        raise SystemExit(f"corehour billing: {e}") from None
     sessions = session_factory(make_engine(url))
     rates = RateBook.from_site(site.billing)
     store_rates(sessions, site.billing)

@@ -72,6 +72,7 @@ def test_the_console_scripts_are_declared(wheel):
     text = wheel.read(entry_points).decode()
     assert "corehour-hub = roots.hub_main:main" in text
     assert "corehour-billing = roots.billing:run" in text
+    assert "corehour-ops = roots.ops:main" in text
 
 
 def test_production_requirements_carry_no_test_tools(wheel):
