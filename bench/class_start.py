@@ -5,7 +5,7 @@
 Ours goes the real course path: the admin creates a course through the billing service,
 enrols the class, and each student asks for their course server (``course-<slug>``, charged
 to the course account) with their own token.  The baseline is stock batchspawner
-``SlurmSpawner`` (bench.spawn.STOCK_CONFIG) on its own portal, each student asking for their
+``SlurmSpawner`` (bench/stock.py) on its own portal, each student asking for their
 default server.  Every student asks at a random moment within ``--spread`` seconds, the same
 moments on both sides (fixed seed); time to ready runs from the request to the hub reporting
 the server ready.  A failure is a refused request, a server the hub drops while it starts, or
@@ -33,7 +33,8 @@ import requests
 
 from bench import cpu_use
 from bench.report import write_result
-from bench.spawn import STOCK_CONFIG, percentile
+from bench.spawn import percentile
+from bench.stock import stock_config
 from tests.harness import (
     SLURM_CONF,
     TEST_ADMIN,
@@ -189,7 +190,7 @@ def run_side(kind: str, workdir: Path, students: list[str], moments, timeout) ->
     site = portal_site(PORTS[kind], workdir / kind)
     # The benchmark's timeout decides, not the hub's own (90 s in test sites).
     site["hub"]["start_timeout"] = int(timeout)
-    extra = STOCK_CONFIG if kind == "stock" else ""
+    extra = stock_config() if kind == "stock" else ""
     wait_jobs_gone(students)
     portal = Portal(workdir / kind, PORTS[kind], site=site, extra_config=extra).start()
     try:

@@ -19,27 +19,12 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from bench.report import write_result
-from tests.harness import SLURM_CONF, Portal, alive_jobs, ensure_users, portal_site, slurm
+from bench.stock import stock_config
+from tests.harness import Portal, alive_jobs, ensure_users, portal_site, slurm
 
-IMAGE = "/opt/corehour/images/base"
 # Counting over several cycles keeps a cycle boundary at the window's edge from doubling it.
 CYCLES_COUNTED = 3
 METER_QUIET = 3600.0
-
-STOCK_CONFIG = f"""
-# Stock batchspawner, set up the way its README suggests for this cluster.
-c.JupyterHub.spawner_class = "batchspawner.SlurmSpawner"
-c.SlurmSpawner.exec_prefix = "sudo -E -u {{username}}"
-c.SlurmSpawner.req_srun = ""
-c.SlurmSpawner.req_partition = "cpu"
-c.SlurmSpawner.req_nprocs = "1"
-c.SlurmSpawner.req_memory = "2G"
-c.SlurmSpawner.req_runtime = "02:00:00"
-c.SlurmSpawner.batchspawner_singleuser_cmd = "{IMAGE}/bin/batchspawner-singleuser"
-c.SlurmSpawner.cmd = ["{IMAGE}/bin/jupyterhub-singleuser"]
-c.SlurmSpawner.ip = "0.0.0.0"
-c.Spawner.environment = {{"SLURM_CONF": "{SLURM_CONF["alpha"]}"}}
-"""
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -74,7 +59,7 @@ class Side:
         # Metering asks squeue too (every 2 s in test sites); here it would be counted as the
         # spawner's polling, on both sides, so it runs once an hour.
         site = portal_site(port, workdir / kind, poll_interval=cycle, meter_interval=METER_QUIET)
-        extra = STOCK_CONFIG if kind == "stock" else ""
+        extra = stock_config() if kind == "stock" else ""
         self.kind = kind
         self.portal = Portal(workdir / kind, port, site=site, extra_config=extra).start()
         self.tokens = {u: self.portal.user_token(u) for u in users}

@@ -227,7 +227,7 @@ install_portal() {
 
 check_portal() {
 	"$1/bin/python" -c 'import jupyterhub, batchspawner, centre, spawners, extensions, billing_hooks, roots' &&
-		[ -x "$1/bin/corehour-hub" ] || return 1
+		[ -x "$1/bin/corehour-hub" ] && [ -x "$1/bin/corehour-ops" ] || return 1
 	# Production carries no test tools (and never a browser: that is Debian's, for TEST only).
 	if "$1/bin/python" -c 'import pytest' 2>/dev/null; then
 		say "  the portal's environment has pytest: it must not get the test extras"
@@ -315,7 +315,7 @@ missing = [
 if missing:
     sys.exit(f"corehour: error: no bytecode for {len(missing)} server modules, e.g. {missing[0]}")
 '
-	for s in batchspawner-singleuser jupyterhub-singleuser jupyter-lab; do
+	for s in jupyterhub-singleuser jupyter-lab; do
 		[ -x "$venv/bin/$s" ] || die "$venv/bin/$s is missing"
 	done
 	if [ -n "$pin" ]; then

@@ -26,6 +26,8 @@ packages=(sudo python3-venv python3-dev git curl ca-certificates procps iproute2
 if [ "$profile" = demo ]; then
 	# libnss3-tools: certutil, to make TEST's Chromium trust its own certificate authority.
 	packages+=(munge slurm-wlm slurmdbd mariadb-client chromium chromium-driver fonts-liberation libnss3-tools)
+	# nginx: TEST runs the shipped front-server example (deploy/nginx) in front of a portal.
+	packages+=(nginx)
 fi
 
 installed_packages() {

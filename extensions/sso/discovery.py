@@ -10,8 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-import requests
-
 WELL_KNOWN = "/.well-known/openid-configuration"
 ENDPOINTS = ("authorization_endpoint", "token_endpoint", "userinfo_endpoint", "jwks_uri")
 
@@ -65,6 +63,10 @@ def check_discovery(doc: object, issuer: str) -> Discovery:
 
 
 def fetch_discovery(issuer: str, timeout: float = 10) -> Discovery:
+    # Imported here: requests is ~10 MB of the hub's memory, and only a hub with single
+    # sign-on fetches a discovery document.
+    import requests
+
     url = discovery_url(issuer)
     try:
         response = requests.get(url, timeout=timeout, headers={"Accept": "application/json"})

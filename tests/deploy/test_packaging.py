@@ -85,3 +85,13 @@ def test_production_requirements_carry_no_test_tools(wheel):
     assert required, "the wheel declares no dependencies"
     for tool in ("pytest", "selenium", "ruff", "hypothesis", "joserfc"):
         assert not any(r.lower().startswith(tool) for r in required), required
+
+
+@pytest.mark.parametrize("image", ["base", "gpu"])
+def test_notebook_images_carry_no_batchspawner(image):
+    """Jobs start through spawners/launch.py; batchspawner's wrapper is no longer in them."""
+    python = Path("/opt/corehour/images") / image / "bin" / "python"
+    assert python.exists(), f"TEST builds the images first: {python}"
+    probe = subprocess.run([str(python), "-c", "import batchspawner"], capture_output=True)
+    assert probe.returncode != 0, f"batchspawner is still installed in {image}"
+    assert not (python.parent / "batchspawner-singleuser").exists()

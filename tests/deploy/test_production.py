@@ -25,6 +25,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 from sqlalchemy import make_url
 
 from tests.browser.helpers import chromium, shot
+from tests.certificates import make_ca
 from tests.harness import DEPLOY, REPO, TEST_PASSWORD, alive_jobs, ensure_users, slurm
 from tests.units import parse_unit, read_environment_file, start
 
@@ -47,21 +48,7 @@ def run(*argv: str, **kwargs) -> subprocess.CompletedProcess:
 
 @pytest.fixture(scope="module")
 def ca(tmp_path_factory) -> dict[str, Path]:
-    """A test certificate authority and the portal's certificate for 127.0.0.1."""
-    work = tmp_path_factory.mktemp("ca")
-    openssl = ["openssl", "req", "-newkey", "rsa:2048", "-nodes", "-subj"]
-    run(*openssl, "/CN=corehour test CA", "-x509", "-days", "2",
-        "-keyout", str(work / "ca.key"), "-out", str(work / "ca.crt"), check=True)  # fmt: skip
-    run(*openssl, "/CN=127.0.0.1", "-keyout", str(work / "portal.key"),
-        "-out", str(work / "portal.csr"), check=True)  # fmt: skip
-    (work / "ext").write_text(
-        "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n"
-        "extendedKeyUsage=serverAuth\n"
-    )
-    run("openssl", "x509", "-req", "-in", str(work / "portal.csr"), "-CA", str(work / "ca.crt"),
-        "-CAkey", str(work / "ca.key"), "-CAcreateserial", "-days", "2",
-        "-extfile", str(work / "ext"), "-out", str(work / "portal.crt"), check=True)  # fmt: skip
-    return {"ca": work / "ca.crt", "cert": work / "portal.crt", "key": work / "portal.key"}
+    return make_ca(tmp_path_factory.mktemp("ca"))
 
 
 def production_site(cert: Path, key: Path) -> dict:
