@@ -18,7 +18,6 @@ import requests
 from tornado import web, websocket
 from tornado.httpclient import HTTPRequest
 
-from tests.certificates import make_ca
 from tests.harness import DEPLOY, TEST_PASSWORD, Portal, portal_site
 
 pytestmark = pytest.mark.deploy
@@ -50,11 +49,6 @@ def render_example(cert: Path, key: Path) -> str:
             line = "    " + changes[directive]
         lines.append(line)
     return "\n".join(lines) + "\n"
-
-
-@pytest.fixture(scope="module")
-def ca(tmp_path_factory):
-    return make_ca(tmp_path_factory.mktemp("ca"))
 
 
 @pytest.fixture(scope="module")

@@ -25,7 +25,6 @@ from selenium.webdriver.support.ui import WebDriverWait
 from sqlalchemy import make_url
 
 from tests.browser.helpers import chromium, shot
-from tests.certificates import make_ca
 from tests.harness import DEPLOY, REPO, TEST_PASSWORD, alive_jobs, ensure_users, slurm
 from tests.units import parse_unit, read_environment_file, start
 
@@ -44,11 +43,6 @@ MARKS = ("/opt/corehour/portal", str(ETC), f"--port={HTTPS}")
 
 def run(*argv: str, **kwargs) -> subprocess.CompletedProcess:
     return subprocess.run(argv, capture_output=True, text=True, timeout=600, **kwargs)
-
-
-@pytest.fixture(scope="module")
-def ca(tmp_path_factory) -> dict[str, Path]:
-    return make_ca(tmp_path_factory.mktemp("ca"))
 
 
 def production_site(cert: Path, key: Path) -> dict:
