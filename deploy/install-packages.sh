@@ -28,6 +28,9 @@ if [ "$profile" = demo ]; then
 	packages+=(munge slurm-wlm slurmdbd mariadb-client chromium chromium-driver fonts-liberation libnss3-tools)
 	# nginx: TEST runs the shipped front-server example (deploy/nginx) in front of a portal.
 	packages+=(nginx)
+	# openssh-server: the sshd of gamma, the remote centre of the test bed (deploy/gamma.sh).
+	# It never runs on the host: policy-rc.d below keeps the package from starting it.
+	packages+=(openssh-server rsync)
 fi
 
 installed_packages() {

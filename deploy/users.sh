@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Unix users for the portal, each with a Slurm association (account corehour) on every cluster.
+# Unix users for the portal, each with a Slurm association (account corehour) on every cluster,
+# and, where the test bed's remote centre runs, a home and an association on gamma too.
 #
 #   deploy/users.sh ensure NAME [NAME...]       create missing users and associations
 #   deploy/users.sh demo                        alice, bob (users) and hpcadmin (admin), with passwords
@@ -67,6 +68,12 @@ ensure_slurm_association() {
 	say "Slurm: $name may now submit to account $COREHOUR_ACCOUNT on $list"
 }
 
+# gamma keeps its own homes and accounting, as a remote centre does (deploy/gamma.sh).
+ensure_on_gamma() {
+	"$here/gamma.sh" status >/dev/null 2>&1 || return 0
+	"$here/gamma.sh" people "$@"
+}
+
 set_password() { printf '%s:%s\n' "$1" "$2" | chpasswd; }
 
 cmd_ensure() {
@@ -78,6 +85,7 @@ cmd_ensure() {
 		ensure_unix_user "$name"
 		ensure_slurm_association "$name"
 	done
+	ensure_on_gamma "$@"
 	say "users ready: $*"
 }
 
@@ -103,6 +111,7 @@ cmd_demo() {
 		read -r name role <<<"$entry"
 		ensure_unix_user "$name"
 		ensure_slurm_association "$name"
+		ensure_on_gamma "$name"
 		password=$(recorded_password "$name")
 		if [ -z "$password" ]; then
 			password=$(random_password 16)

@@ -15,6 +15,7 @@ from tests.harness import DEPLOY, TEST_ADMIN, TEST_USERS, Portal, ensure_users, 
 @pytest.fixture(scope="session")
 def clusters():
     subprocess.run([str(DEPLOY / "clusters.sh"), "start"], check=True, capture_output=True)
+    subprocess.run([str(DEPLOY / "gamma.sh"), "start"], check=True, capture_output=True)
     return ("alpha", "beta")
 
 

@@ -1,0 +1,94 @@
+"""gamma, the remote centre of the test bed: a cluster the portal reaches only over ssh, with its
+own munge key, accounting and homes (deploy/gamma.sh, docs/centres.md)."""
+
+import os
+import subprocess
+
+import pytest
+
+from tests.gamma import (
+    GAMMA_HOMES,
+    GAMMA_SLURM_CONF,
+    LOGIN_ACCOUNT,
+    on_gamma,
+    ssh_argv,
+)
+from tests.harness import DEPLOY, slurm
+
+
+@pytest.fixture(scope="module")
+def person(users):
+    return users[0]
+
+
+def test_the_portal_reaches_gammas_login_node_with_its_key_and_gammas_pinned_host_key(clusters):
+    reply = on_gamma("sinfo", "-h", "-o", "%P %N %T")
+    assert reply.returncode == 0, reply.stderr
+    partition, node, state = reply.stdout.split()
+    assert (partition, node) == ("cpu*", "gamma")
+    assert state in ("idle", "mixed", "allocated")
+    assert subprocess.run(ssh_argv("hostname"), capture_output=True, text=True).stdout == "gamma\n"
+
+
+def test_a_host_key_that_is_not_pinned_is_refused(clusters, tmp_path):
+    empty = tmp_path / "known_hosts"
+    empty.write_text("")
+    reply = subprocess.run(ssh_argv("true", known_hosts=str(empty)), capture_output=True, text=True)
+    assert reply.returncode == 255
+    assert "Host key verification failed" in reply.stderr
+
+
+def test_gammas_slurm_does_not_answer_the_hub_hosts_munge(clusters):
+    # The hub host can read gamma's slurm.conf, but its munge key is not gamma's: only ssh works.
+    local = subprocess.run(
+        ["squeue", "-h"],
+        env={**os.environ, "SLURM_CONF": GAMMA_SLURM_CONF},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert local.returncode != 0
+    assert on_gamma("squeue", "-h").returncode == 0
+
+
+def test_a_persons_job_runs_on_gamma_and_writes_into_gammas_home_not_the_hubs(person):
+    marker = f"gamma-check-{os.getpid()}"
+    reply = on_gamma(
+        "sbatch", "--wait", "--parsable", f"--chdir=/home/{person}",
+        f"--output=/home/{person}/{marker}.out", "--wrap", "hostname; id -un",
+        as_person=person,
+    )  # fmt: skip
+    assert reply.returncode == 0, reply.stderr
+    job_id = reply.stdout.strip().split(";")[0]
+    on_gammas_disk = GAMMA_HOMES / person / f"{marker}.out"
+    assert on_gammas_disk.read_text().split() == ["gamma", person]
+    assert on_gammas_disk.stat().st_uid == int(subprocess.check_output(["id", "-u", person]))
+    assert not os.path.exists(f"/home/{person}/{marker}.out")
+
+    # gamma's own slurmdbd accounts the job; the slurmdbd that alpha and beta share never saw it.
+    sacct = on_gamma("sacct", "-X", "-n", "-P", "-j", job_id, "-o", "Cluster,User,State")
+    assert sacct.stdout.split() == [f"gamma|{person}|COMPLETED"], sacct.stderr
+    shared = slurm("alpha", "sacctmgr", "-n", "-P", "show", "cluster", "format=cluster")
+    assert "gamma" not in shared.stdout.split()
+
+
+def test_attack_the_login_account_cannot_become_root_or_anyone_outside_the_portal(clusters):
+    for target in ("root", LOGIN_ACCOUNT, "corehour"):
+        reply = subprocess.run(
+            ssh_argv(f"sudo -n -u {target} /usr/bin/env id -un"), capture_output=True, text=True
+        )
+        assert reply.returncode != 0, target
+        assert "password is required" in reply.stderr or "not allowed" in reply.stderr
+
+
+def test_attack_a_person_cannot_log_in_to_gamma_with_the_portals_key(person):
+    reply = subprocess.run(ssh_argv("id -un", user=person), capture_output=True, text=True)
+    assert reply.returncode == 255
+    assert "Permission denied" in reply.stderr
+
+
+def test_gamma_reports_its_daemons(clusters):
+    status = subprocess.run([str(DEPLOY / "gamma.sh"), "status"], capture_output=True, text=True)
+    assert status.returncode == 0, status.stdout
+    for daemon in ("slurmdbd", "slurmctld", "slurmd", "sshd"):
+        assert f"gamma {daemon}" in status.stdout
