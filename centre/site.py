@@ -33,6 +33,9 @@ from centre.people import DEFAULT_MIN_UID, DEFAULT_RESERVED_NAMES, PersonRules
 # Names end up as Slurm arguments and in file paths, so they are slugs.
 Slug = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_-]{0,31}$")]
 AbsolutePath = Annotated[str, StringConstraints(pattern=r"^/[A-Za-z0-9._/+-]*$")]
+# A host name or address as ssh takes it: never starting with '-', never holding a space.
+HostName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9.:-]{0,252}$")]
+UnixName = Annotated[str, StringConstraints(pattern=r"^[a-z_][a-z0-9_-]{0,31}$")]
 
 
 class SiteConfigError(ValueError):
@@ -49,13 +52,51 @@ class Partition(_Model):
     gpus_per_node: int = Field(0, ge=0, le=64)
 
 
+class SshTransport(_Model):
+    """How the portal reaches a cluster at another centre: ssh to its login node with a
+    site-managed key, the login node's host key pinned, and one shared connection per
+    login node (ControlMaster), so that a poll cycle costs no new handshake (docs/centres.md)."""
+
+    host: HostName = Field(description="The login node's name or address.")
+    user: UnixName = Field(
+        description="The account the portal logs in as; the centre's sudo rule lets it act "
+        "as people, as deploy/sudoers/corehour.in does on the hub host."
+    )
+    port: int = Field(22, ge=1, le=65535)
+    identity_file: AbsolutePath = Field(
+        "/etc/corehour/ssh/id_ed25519",
+        description="The site-managed private key, readable by the hub's account alone.",
+    )
+    known_hosts: AbsolutePath = Field(
+        "/etc/corehour/ssh/known_hosts",
+        description="The pinned host keys: a login node whose key is not here is refused.",
+    )
+    connect_timeout_seconds: int = Field(5, ge=1, le=120)
+    control_dir: AbsolutePath = Field(
+        "/run/corehour/ssh",
+        description="Folder of the shared connections' sockets, owned by the hub's account "
+        "(mode 0700).",
+    )
+    control_persist_seconds: int = Field(
+        600,
+        ge=0,
+        le=86_400,
+        description="How long an idle shared connection stays open; 0: none is kept.",
+    )
+
+
 class Cluster(_Model):
     display_name: str = ""
     slurm_conf: AbsolutePath | None = Field(
         None, description="SLURM_CONF for this cluster's commands; None uses the default."
     )
+    ssh: SshTransport | None = Field(
+        None, description="Reach the cluster over ssh to its login node (another centre)."
+    )
     exec_prefix: tuple[str, ...] = Field(
-        (), description="argv prefix to reach the cluster, e.g. ['ssh', 'login.example.org']."
+        (),
+        description="Any other argv prefix that reaches the cluster and hands the command "
+        "to a shell there; ssh is better said with `ssh:`.",
     )
     partitions: dict[Slug, Partition]
 
@@ -63,7 +104,14 @@ class Cluster(_Model):
     def _has_partitions(self) -> Cluster:
         if not self.partitions:
             raise ValueError("a cluster needs at least one partition")
+        if self.ssh and self.exec_prefix:
+            raise ValueError("give ssh or exec_prefix, not both: both say how to reach it")
         return self
+
+    @property
+    def remote(self) -> bool:
+        """Commands run on another host, through a shell there."""
+        return bool(self.ssh or self.exec_prefix)
 
 
 class Image(_Model):

@@ -1,7 +1,8 @@
-"""Run Slurm commands against one cluster, as argv lists and never through a shell.
+"""Run Slurm commands against one cluster, as argv lists and never through a local shell.
 
-A cluster is reached through its ``exec_prefix`` (e.g. ``ssh login.example.org``)
-and its own ``SLURM_CONF``.  Commands that act for a person go through the
+A cluster is reached with its own ``SLURM_CONF``, on this host or, for another centre, over
+ssh to its login node (:func:`ssh_argv`) or another ``exec_prefix``: there one string goes
+to the remote shell, so every word is quoted.  Commands that act for a person go through the
 user prefix (``sudo -n -u {username}`` by default), so Slurm sees the person's
 own Unix account.
 """
@@ -13,7 +14,7 @@ import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from .site import Cluster
+from .site import Cluster, SshTransport
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,37 @@ class CommandResult:
     @property
     def ok(self) -> bool:
         return self.returncode == 0
+
+
+def ssh_argv(ssh: SshTransport) -> list[str]:
+    """ssh to the login node, trusting only the pinned host key and the site key.
+
+    ``-F none``: no ssh_config of this host or account changes what is trusted.  The
+    connection is shared (ControlMaster) by every command of this account to that login
+    node, so only the first of a poll cycle pays for a handshake.
+    """
+    options = {
+        "BatchMode": "yes",
+        "IdentitiesOnly": "yes",
+        "StrictHostKeyChecking": "yes",
+        "UserKnownHostsFile": ssh.known_hosts,
+        "GlobalKnownHostsFile": "/dev/null",
+        "ConnectTimeout": str(ssh.connect_timeout_seconds),
+        # A dead link is noticed within ~15 s instead of TCP's minutes.
+        "ServerAliveInterval": "5",
+        "ServerAliveCountMax": "3",
+        "ControlMaster": "auto",
+        "ControlPath": f"{ssh.control_dir}/%C",
+        "ControlPersist": str(ssh.control_persist_seconds),
+        "LogLevel": "ERROR",
+    }
+    if not ssh.control_persist_seconds:
+        # Not even another process's connection: ControlMaster=no would still use one.
+        options.update(ControlMaster="no", ControlPath="none", ControlPersist="no")
+    argv = ["ssh", "-F", "none", "-i", ssh.identity_file, "-p", str(ssh.port), "-l", ssh.user]
+    for name, value in options.items():
+        argv += ["-o", f"{name}={value}"]
+    return [*argv, "--", ssh.host]
 
 
 def cluster_argv(
@@ -42,6 +74,8 @@ def cluster_argv(
     if cluster.slurm_conf:
         command += ["env", f"SLURM_CONF={cluster.slurm_conf}"]
     command += list(argv)
+    if cluster.ssh:
+        return [*ssh_argv(cluster.ssh), shlex.join(command)]
     if cluster.exec_prefix:
         # ssh and friends hand one string to a remote shell: quote every word.
         return [*cluster.exec_prefix, shlex.join(command)]

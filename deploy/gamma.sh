@@ -115,6 +115,8 @@ ensure_keys() {
 	# The hub's account uses the key; root (the demo hub) can read it too.
 	chown "$COREHOUR_HUB_USER:$COREHOUR_HUB_GROUP" "$ssh_etc/id_ed25519"
 	chmod 0600 "$ssh_etc/id_ed25519"
+	# The shared connections' sockets (ssh.control_dir in the site file).
+	install -d -o "$COREHOUR_HUB_USER" -g "$COREHOUR_HUB_GROUP" -m 0700 "$COREHOUR_RUN/ssh"
 	local tmp
 	# restrict: no pty, no forwarding; the portal needs neither.
 	tmp=$(mktemp "$gamma_etc/authorized_keys/.XXXXXX")

@@ -326,7 +326,7 @@ class CorehourSpawner(SlurmSpawner):
 
         log_dir = f"{home}/{self.log_subdir}"
         # A local home can be checked from here; a remote one needs the trip to the cluster.
-        if self.site_model.clusters[cluster].exec_prefix or not os.path.isdir(log_dir):
+        if self.site_model.clusters[cluster].remote or not os.path.isdir(log_dir):
             await run_command(
                 self._as_user(cluster, ["mkdir", "-p", log_dir]), timeout=self.slurm_timeout
             )

@@ -8,24 +8,25 @@ import shlex
 import subprocess
 from pathlib import Path
 
+from centre.site import SshTransport
+from centre.slurm_cli import ssh_argv
+
 GAMMA = "gamma"
 GAMMA_ADDR = "10.77.0.2"
 GAMMA_HOMES = Path("/var/lib/corehour/gamma/home")
 GAMMA_SLURM_CONF = "/etc/corehour/gamma/slurm.conf"
 LOGIN_ACCOUNT = "corehour-remote"
-SITE_KEY = "/etc/corehour/ssh/id_ed25519"
 KNOWN_HOSTS = "/etc/corehour/ssh/known_hosts"
 
 
-def ssh_argv(
+def login_argv(
     command: str, *, user: str = LOGIN_ACCOUNT, known_hosts: str = KNOWN_HOSTS
 ) -> list[str]:
-    return [
-        "ssh", "-F", "none", "-i", SITE_KEY,
-        "-o", f"UserKnownHostsFile={known_hosts}", "-o", "GlobalKnownHostsFile=/dev/null",
-        "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes", "-o", "ConnectTimeout=5",
-        f"{user}@{GAMMA}", command,
-    ]  # fmt: skip
+    """The portal's own ssh argv (centre/slurm_cli.py), without a kept connection."""
+    transport = SshTransport(
+        host=GAMMA, user=user, known_hosts=known_hosts, control_persist_seconds=0
+    )
+    return [*ssh_argv(transport), command]
 
 
 def on_gamma(*argv: str, as_person: str | None = None, **kwargs) -> subprocess.CompletedProcess:
@@ -34,5 +35,5 @@ def on_gamma(*argv: str, as_person: str | None = None, **kwargs) -> subprocess.C
     if as_person:
         words = ["sudo", "-n", "-u", as_person, *words]
     return subprocess.run(
-        ssh_argv(shlex.join(words), **kwargs), capture_output=True, text=True, timeout=120
+        login_argv(shlex.join(words), **kwargs), capture_output=True, text=True, timeout=120
     )

@@ -1,19 +1,27 @@
 """gamma, the remote centre of the test bed: a cluster the portal reaches only over ssh, with its
 own munge key, accounting and homes (deploy/gamma.sh, docs/centres.md)."""
 
+import asyncio
 import os
+import shutil
 import subprocess
+import tempfile
+from pathlib import Path
 
 import pytest
 
+from centre.site import Cluster, Partition, SshTransport
+from centre.slurm_cli import cluster_argv, run_command, ssh_argv
 from tests.gamma import (
     GAMMA_HOMES,
     GAMMA_SLURM_CONF,
     LOGIN_ACCOUNT,
+    login_argv,
     on_gamma,
-    ssh_argv,
 )
 from tests.harness import DEPLOY, slurm
+
+SUDO = ("sudo", "-n", "-u", "{username}")
 
 
 @pytest.fixture(scope="module")
@@ -27,13 +35,17 @@ def test_the_portal_reaches_gammas_login_node_with_its_key_and_gammas_pinned_hos
     partition, node, state = reply.stdout.split()
     assert (partition, node) == ("cpu*", "gamma")
     assert state in ("idle", "mixed", "allocated")
-    assert subprocess.run(ssh_argv("hostname"), capture_output=True, text=True).stdout == "gamma\n"
+    assert (
+        subprocess.run(login_argv("hostname"), capture_output=True, text=True).stdout == "gamma\n"
+    )
 
 
 def test_a_host_key_that_is_not_pinned_is_refused(clusters, tmp_path):
     empty = tmp_path / "known_hosts"
     empty.write_text("")
-    reply = subprocess.run(ssh_argv("true", known_hosts=str(empty)), capture_output=True, text=True)
+    reply = subprocess.run(
+        login_argv("true", known_hosts=str(empty)), capture_output=True, text=True
+    )
     assert reply.returncode == 255
     assert "Host key verification failed" in reply.stderr
 
@@ -75,14 +87,14 @@ def test_a_persons_job_runs_on_gamma_and_writes_into_gammas_home_not_the_hubs(pe
 def test_attack_the_login_account_cannot_become_root_or_anyone_outside_the_portal(clusters):
     for target in ("root", LOGIN_ACCOUNT, "corehour"):
         reply = subprocess.run(
-            ssh_argv(f"sudo -n -u {target} /usr/bin/env id -un"), capture_output=True, text=True
+            login_argv(f"sudo -n -u {target} /usr/bin/env id -un"), capture_output=True, text=True
         )
         assert reply.returncode != 0, target
         assert "password is required" in reply.stderr or "not allowed" in reply.stderr
 
 
 def test_attack_a_person_cannot_log_in_to_gamma_with_the_portals_key(person):
-    reply = subprocess.run(ssh_argv("id -un", user=person), capture_output=True, text=True)
+    reply = subprocess.run(login_argv("id -un", user=person), capture_output=True, text=True)
     assert reply.returncode == 255
     assert "Permission denied" in reply.stderr
 
@@ -92,3 +104,33 @@ def test_gamma_reports_its_daemons(clusters):
     assert status.returncode == 0, status.stdout
     for daemon in ("slurmdbd", "slurmctld", "slurmd", "sshd"):
         assert f"gamma {daemon}" in status.stdout
+
+
+def accepted_logins() -> int:
+    log = Path("/var/log/corehour/gamma-sshd.log").read_text()
+    return log.count(f"Accepted publickey for {LOGIN_ACCOUNT}")
+
+
+def test_the_runners_commands_to_gamma_share_one_ssh_connection(clusters, person):
+    control_dir = tempfile.mkdtemp(prefix="cm-", dir="/run/corehour")
+    gamma = Cluster(
+        slurm_conf=GAMMA_SLURM_CONF,
+        ssh=SshTransport(
+            host="gamma", user=LOGIN_ACCOUNT, control_dir=control_dir, control_persist_seconds=30
+        ),
+        partitions={"cpu": Partition()},
+    )
+    before = accepted_logins()
+    try:
+        replies = [
+            asyncio.run(run_command(cluster_argv(gamma, ["squeue", "-h"]))) for _ in range(5)
+        ]
+        as_person = asyncio.run(
+            run_command(cluster_argv(gamma, ["id", "-un"], username=person, user_prefix=SUDO))
+        )
+    finally:
+        subprocess.run([*ssh_argv(gamma.ssh)[:-2], "-O", "exit", "gamma"], capture_output=True)
+        shutil.rmtree(control_dir, ignore_errors=True)
+    assert all(reply.ok for reply in replies), [reply.stderr for reply in replies]
+    assert as_person.ok and as_person.stdout == f"{person}\n", as_person.stderr
+    assert accepted_logins() - before == 1

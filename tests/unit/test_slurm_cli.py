@@ -3,9 +3,10 @@
 import asyncio
 
 import pytest
+from pydantic import ValidationError
 
-from centre.site import Cluster, Partition
-from centre.slurm_cli import cluster_argv, run_command
+from centre.site import Cluster, Partition, SshTransport
+from centre.slurm_cli import cluster_argv, run_command, ssh_argv
 
 LOCAL = Cluster(slurm_conf="/etc/corehour/slurm/alpha/slurm.conf", partitions={"cpu": Partition()})
 REMOTE = Cluster(exec_prefix=("ssh", "login.example.org"), partitions={"cpu": Partition()})
@@ -61,3 +62,70 @@ def test_missing_program_and_timeout_are_failed_results():
     assert missing.returncode == 127 and "cannot run" in missing.stderr
     slow = asyncio.run(run_command(["sleep", "5"], timeout=0.2))
     assert slow.returncode == 124 and "did not answer" in slow.stderr
+
+
+GAMMA = Cluster(
+    slurm_conf="/etc/corehour/gamma/slurm.conf",
+    ssh=SshTransport(host="gamma", user="corehour-remote"),
+    partitions={"cpu": Partition()},
+)
+
+
+def test_ssh_trusts_only_the_pinned_host_key_and_the_site_key_and_shares_one_connection():
+    argv = cluster_argv(GAMMA, ["squeue", "--json"])
+    options = dict(argv[i + 1].split("=", 1) for i, word in enumerate(argv) if word == "-o")
+    assert argv[:3] == ["ssh", "-F", "none"]
+    assert argv[argv.index("-i") + 1] == "/etc/corehour/ssh/id_ed25519"
+    assert argv[argv.index("-l") + 1] == "corehour-remote"
+    assert options["StrictHostKeyChecking"] == "yes"
+    assert options["UserKnownHostsFile"] == "/etc/corehour/ssh/known_hosts"
+    assert options["GlobalKnownHostsFile"] == "/dev/null"
+    assert options["BatchMode"] == "yes"
+    assert options["ControlMaster"] == "auto"
+    assert options["ControlPath"] == "/run/corehour/ssh/%C"
+    assert argv[-3:] == [
+        "--",
+        "gamma",
+        "env SLURM_CONF=/etc/corehour/gamma/slurm.conf squeue --json",
+    ]
+
+
+def test_over_ssh_the_person_prefix_runs_on_the_login_node_and_every_word_is_quoted():
+    argv = cluster_argv(GAMMA, ["scancel", "1; rm -rf ~"], username="alice", user_prefix=SUDO)
+    assert argv[-2] == "gamma"
+    assert argv[-1] == (
+        "sudo -n -u alice env SLURM_CONF=/etc/corehour/gamma/slurm.conf scancel '1; rm -rf ~'"
+    )
+
+
+def test_no_kept_connection_means_no_shared_connection_at_all():
+    ssh = SshTransport(host="gamma", user="corehour-remote", control_persist_seconds=0)
+    argv = ssh_argv(ssh)
+    # ControlMaster=no alone would still ride on another process's open connection.
+    assert "ControlMaster=no" in argv and "ControlPath=none" in argv
+
+
+@pytest.mark.parametrize(
+    "host", ["-oProxyCommand=touch /tmp/pwned", "gamma; id", "gamma id", "", "gamma\n"]
+)
+def test_attack_a_host_that_ssh_would_read_as_an_option_or_a_command_is_refused(host):
+    with pytest.raises(ValidationError) as refused:
+        SshTransport(host=host, user="corehour-remote")
+    assert "host" in str(refused.value)
+
+
+@pytest.mark.parametrize("user", ["root -oProxyCommand=x", "-l", "Alice", ""])
+def test_attack_a_login_account_that_is_not_a_unix_name_is_refused(user):
+    with pytest.raises(ValidationError) as refused:
+        SshTransport(host="gamma", user=user)
+    assert "user" in str(refused.value)
+
+
+def test_a_cluster_says_ssh_or_exec_prefix_not_both():
+    with pytest.raises(ValidationError) as refused:
+        Cluster(
+            ssh=SshTransport(host="gamma", user="corehour-remote"),
+            exec_prefix=("ssh", "gamma"),
+            partitions={"cpu": Partition()},
+        )
+    assert "not both" in str(refused.value)
