@@ -24,6 +24,7 @@ import json
 import os
 import pwd
 import string
+from dataclasses import replace
 from datetime import datetime
 from functools import partial
 
@@ -33,7 +34,7 @@ from tornado import web
 from traitlets import Any, Bool, Callable, Dict, Float, Integer, List, Unicode, default, observe
 
 from centre.admission import Admission, AdmissionRefused, admit
-from centre.batch_script import JobSpec, render_batch_script, request_fields
+from centre.batch_script import JobSpec, job_environment, render_batch_script, request_fields
 from centre.materials import default_url, place_argv
 from centre.options import AUTO, OptionError, SpawnRequest, options_from_form, validate_user_options
 from centre.people import account_of, job_refusal
@@ -322,6 +323,11 @@ class CorehourSpawner(SlurmSpawner):
             self._say("Asking the clusters where the job would start soonest", 5)
             cluster = await self._choose_cluster(request, script)
         self.cluster = cluster
+        target = self.site_model.clusters[cluster]
+        if target.remote:
+            # ssh forwards no environment: the server's variables travel in the script body.
+            spec = replace(spec, environment=job_environment(self.get_env(), target.slurm_conf))
+            script = render_batch_script(spec)
         self._say(f"Submitting to {cluster}/{request.partition}", 10)
 
         log_dir = f"{home}/{self.log_subdir}"
@@ -422,7 +428,8 @@ class CorehourSpawner(SlurmSpawner):
         submission = asyncio.ensure_future(
             run_command(
                 self._as_user(cluster, ["sbatch", "--parsable"]),
-                env=self.get_env(),
+                # A remote job's variables are in its script (start); none go to ssh.
+                env=None if self.site_model.clusters[cluster].remote else self.get_env(),
                 input_text=script,
                 timeout=self.slurm_timeout,
             )

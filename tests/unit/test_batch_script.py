@@ -1,11 +1,13 @@
 """Batch-script rendering, checked with regexes like batchspawner's own tests."""
 
 import re
+import subprocess
 from dataclasses import replace
 
 import pytest
 
-from centre.batch_script import JobSpec, render_batch_script
+from centre.batch_script import BASE_PATH, JobSpec, job_environment, render_batch_script
+from centre.errors import FieldError
 
 BASE = JobSpec(
     job_name="corehour-gpu",
@@ -115,3 +117,64 @@ def test_every_account_the_ledger_can_hold_renders_into_a_job(account):
     assert f"#SBATCH --account={account}\n" in script
     with pytest.raises(ValueError):
         render_batch_script(replace(BASE, account=account + "\n#SBATCH --qos=high"))
+
+
+HOSTILE = {
+    "JUPYTERHUB_API_TOKEN": "tok'en\"; touch pwned; echo `touch pwned2` $(touch pwned3)",
+    "JUPYTERHUB_SERVICE_URL": "http://10.77.0.1:8081/user/a/\nexport PATH=/tmp",
+    "COREHOUR_SITE_JSON": '{"a": "b c", "d": "$HOME"}',
+}
+
+
+REMOTE = replace(BASE, path_prefix="/opt/corehour/images/gpu/bin", environment=HOSTILE)
+
+
+def test_a_remote_jobs_environment_is_in_its_body_and_arrives_exactly(tmp_path):
+    script = render_batch_script(REMOTE)
+    assert "#SBATCH --export=NIL" in script.splitlines()
+    exports = [line for line in script.splitlines() if line.startswith("export ")]
+    shown = subprocess.run(
+        ["bash", "-c", "\n".join([*exports, "env -0"])],
+        env={},
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        check=True,
+    ).stdout
+    env = dict(item.split("=", 1) for item in shown.split("\0") if item)
+    for name, value in HOSTILE.items():
+        assert env[name] == value
+    assert env["PATH"] == f"{REMOTE.path_prefix}:{BASE_PATH}"
+    assert not list(tmp_path.iterdir())  # nothing ran: no file was made
+
+
+def test_a_local_job_carries_no_environment_in_its_body():
+    script = render_batch_script(BASE)
+    assert "--export" not in script
+    assert "JUPYTERHUB" not in script
+
+
+@pytest.mark.parametrize("name", ["A B", "X=1", "1ABC", "PATH;id", ""])
+def test_attack_a_variable_name_that_is_not_one_is_refused(name):
+    with pytest.raises(FieldError) as refused:
+        render_batch_script(replace(BASE, environment={name: "x"}))
+    assert refused.value.field == "environment"
+
+
+def test_only_what_a_server_needs_leaves_the_hub():
+    hub_env = {
+        "JUPYTERHUB_API_TOKEN": "t",
+        "JPY_API_TOKEN": "t",
+        "COREHOUR_SITE_JSON": "{}",
+        "CONFIGPROXY_AUTH_TOKEN": "secret of the proxy",
+        "PATH": "/opt/corehour/hub/bin:/usr/bin",
+        "PYTHONPATH": "/work",
+        "SLURM_CONF": "/etc/corehour/slurm/alpha/slurm.conf",
+    }
+    environment = job_environment(hub_env, "/etc/corehour/gamma/slurm.conf")
+    assert environment == {
+        "JUPYTERHUB_API_TOKEN": "t",
+        "JPY_API_TOKEN": "t",
+        "COREHOUR_SITE_JSON": "{}",
+        "SLURM_CONF": "/etc/corehour/gamma/slurm.conf",
+    }
