@@ -28,7 +28,7 @@ from pathlib import Path
 
 from bench.report import write_result
 from bench.stock import stock_config
-from tests.harness import Portal, alive_jobs, ensure_users, portal_site
+from tests.harness import TEST_ADMIN, Portal, alive_jobs, ensure_users, portal_site
 
 TICKS = os.sysconf("SC_CLK_TCK")
 POLL_INTERVAL = 30.0
@@ -159,7 +159,9 @@ def main() -> None:
     )
     args = parser.parse_args()
     users = [f"chbench{i:02d}" for i in range(1, args.servers + 1)]
-    ensure_users(*users)
+    # The harness's site names TEST_ADMIN: a hub that cannot find it logs a traceback at start
+    # and keeps its source lines in memory, which stock JupyterHub (no admin) would not.
+    ensure_users(*users, TEST_ADMIN)
     with tempfile.TemporaryDirectory(prefix="corehour-bench-") as tmp:
         ours = run_side("ours", Path(tmp), users, args.minutes, args.settle)
         stock = run_side("stock", Path(tmp), users, args.minutes, args.settle)
