@@ -63,7 +63,9 @@ def test_corehour_lines_reach_the_hub_log_in_jupyterhubs_layout(portal):
     assert re.search(
         rf"^\[I {STAMP} corehour\.billing app:\d+\] billing service on ", text, re.MULTILINE
     )
-    assert re.search(rf"^\[I {STAMP} JupyterHub app:\d+\] JupyterHub is now running", text, re.M)
+    # JupyterHub says so only once its managed services answer, which can be after the API
+    # (and so the spawn above) works: wait for it rather than race it.
+    text = wait_for(portal, rf"^\[I {STAMP} JupyterHub app:\d+\] JupyterHub is now running")
     # INFO is the level: no DEBUG line from anyone.
     assert not re.search(r"^\[D ", text, re.MULTILINE)
 
