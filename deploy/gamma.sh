@@ -217,6 +217,13 @@ start_in_gamma() {
 slurmd_pid_written() { test -s "$(pidfile_of gamma-slurmd)"; }
 
 register_accounting() {
+	# The portal's login account keeps gamma's accounts and associations in step with the
+	# ledger, as the hub's account does on the hub host (deploy/install.sh): Administrator,
+	# because slurmdbd refuses `sacctmgr load` to an Operator.
+	if [ "$(on_gamma timeout 30 sacctmgr -n -P show user "$remote_user" format=adminlevel)" != Administrator ]; then
+		on_gamma timeout 30 sacctmgr -i add user "$remote_user" account=root adminlevel=Administrator >/dev/null
+		say "gamma: $remote_user is a Slurm administrator of gamma"
+	fi
 	if on_gamma timeout 30 sacctmgr -n -P show association where account="$COREHOUR_ACCOUNT" user= \
 		format=cluster | grep -qx gamma; then
 		return

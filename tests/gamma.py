@@ -4,15 +4,19 @@ the portal's site key and gamma's pinned host key, as the account the portal log
 
 from __future__ import annotations
 
+import json
 import shlex
 import subprocess
 from pathlib import Path
 
 from centre.site import SshTransport
 from centre.slurm_cli import ssh_argv
+from tests.harness import portal_site
 
 GAMMA = "gamma"
 GAMMA_ADDR = "10.77.0.2"
+# The hub host's end of gamma's link: a hub that gamma's jobs call home to listens here.
+HUB_HOST_ADDR = "10.77.0.1"
 GAMMA_HOMES = Path("/var/lib/corehour/gamma/home")
 GAMMA_SLURM_CONF = "/etc/corehour/gamma/slurm.conf"
 LOGIN_ACCOUNT = "corehour-remote"
@@ -37,3 +41,26 @@ def on_gamma(*argv: str, as_person: str | None = None, **kwargs) -> subprocess.C
     return subprocess.run(
         login_argv(shlex.join(words), **kwargs), capture_output=True, text=True, timeout=120
     )
+
+
+def gamma_cluster() -> dict:
+    """gamma as a site file declares it (docs/centres.md)."""
+    return {
+        "display_name": "Gamma (remote centre)",
+        "slurm_conf": GAMMA_SLURM_CONF,
+        "ssh": {"host": GAMMA, "user": LOGIN_ACCOUNT},
+        "partitions": {"cpu": {"display_name": "CPU nodes at gamma"}},
+    }
+
+
+def gamma_site(base_port: int, workdir: Path) -> dict:
+    """A test portal that offers gamma, with a hub that gamma's jobs can reach."""
+    site = portal_site(base_port, workdir, clusters={GAMMA: gamma_cluster()})
+    site["hub"].update(hub_ip=HUB_HOST_ADDR, hub_connect_ip=HUB_HOST_ADDR)
+    return site
+
+
+def gamma_sacct_job(job_id: str) -> dict:
+    reply = on_gamma("sacct", "--json", "-j", job_id)
+    assert reply.returncode == 0, reply.stderr
+    return json.loads(reply.stdout)["jobs"][0]

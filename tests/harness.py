@@ -92,9 +92,15 @@ def ensure_users(*names: str, password: str = TEST_PASSWORD) -> None:
 
 
 def portal_site(
-    base_port: int, workdir: Path, poll_interval: float = 3.0, meter_interval: float = 2.0
+    base_port: int,
+    workdir: Path,
+    poll_interval: float = 3.0,
+    meter_interval: float = 2.0,
+    clusters: dict | None = None,
 ) -> dict:
+    """The example site on these ports; ``clusters`` adds clusters (with the test rates)."""
     site = yaml.safe_load((DEPLOY / "site.example.yaml").read_text())
+    site["clusters"].update(clusters or {})
     site["hub"].update(
         bind_url=f"http://127.0.0.1:{base_port}",
         hub_port=base_port + 81,

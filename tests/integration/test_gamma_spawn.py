@@ -1,0 +1,124 @@
+"""Servers and terminal jobs on gamma, the remote centre the portal reaches only over ssh, billed
+exactly against gamma's own accounting (docs/centres.md)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import requests
+from sqlalchemy import create_engine
+
+from tests.billing_checks import expected_mc, ledger_job, wait_finished
+from tests.gamma import gamma_sacct_job, gamma_site, on_gamma
+from tests.harness import Portal
+
+PORT = 28900
+PERSON = "chtest2"
+
+
+@pytest.fixture(scope="module")
+def portal(tmp_path_factory, users):
+    workdir = tmp_path_factory.mktemp("gamma")
+    portal = Portal(workdir, PORT, site=gamma_site(PORT, workdir)).start()
+    yield portal
+    portal.stop_all(users)
+    portal.stop()
+
+
+@pytest.fixture(scope="module")
+def ledger(portal):
+    engine = create_engine(portal.billing_db)
+    yield engine
+    engine.dispose()
+
+
+def server_environment(person: str) -> dict[str, str]:
+    """The environment of the person's running notebook server, read as root from /proc."""
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.stat().st_uid != _uid(person):
+                continue
+            if b"jupyterhub-singleuser" not in (proc / "cmdline").read_bytes():
+                continue
+            raw = (proc / "environ").read_bytes()
+        except OSError:
+            continue
+        return dict(item.split("=", 1) for item in raw.decode().split("\0") if "=" in item)
+    raise AssertionError(f"no notebook server process of {person}")
+
+
+def _uid(person: str) -> int:
+    import pwd
+
+    return pwd.getpwnam(person).pw_uid
+
+
+def command_lines() -> list[str]:
+    lines = []
+    for proc in Path("/proc").iterdir():
+        try:
+            lines.append((proc / "cmdline").read_bytes().replace(b"\0", b" ").decode())
+        except OSError:
+            continue
+    return lines
+
+
+def test_a_server_on_gamma_is_served_through_the_proxy_and_billed_exactly(portal, ledger):
+    token = portal.user_token(PERSON)
+    reply = portal.start_server(PERSON, token, cluster="gamma", profile="cpu")
+    assert reply.status_code in (201, 202), reply.text
+    model = portal.wait_ready(PERSON, timeout=90)
+    assert model["state"]["cluster"] == "gamma"
+    job_id = model["state"]["job_id"]
+
+    # The job runs on gamma's node, and the proxy reaches the server there.
+    # (squeue --json of Slurm 22.05 ignores -j: pick the job out.)
+    jobs = json.loads(on_gamma("squeue", "--json").stdout)["jobs"]
+    job = next(job for job in jobs if str(job["job_id"]) == job_id)
+    assert (job["nodes"], job["user_name"]) == ("gamma", PERSON)
+    status = requests.get(
+        f"{portal.url}/user/{PERSON}/api/status",
+        headers={"Authorization": f"token {token}"},
+        timeout=10,
+    )
+    assert status.status_code == 200, status.text
+
+    # The server calls home to the hub over gamma's link, with a token no command line shows.
+    environment = server_environment(PERSON)
+    assert environment["JUPYTERHUB_API_URL"].startswith("http://10.77.0.1:")
+    server_token = environment["JUPYTERHUB_API_TOKEN"]
+    assert len(server_token) >= 32
+    assert not [line for line in command_lines() if server_token in line]
+    # Only what a server needs came from the hub: not the proxy's token, not the hub's PATH.
+    assert "CONFIGPROXY_AUTH_TOKEN" not in environment
+    assert environment["SLURM_CONF"] == "/etc/corehour/gamma/slurm.conf"
+
+    portal.stop_server(PERSON)
+    portal.wait_gone(PERSON)
+    wait_finished(ledger, "gamma", job_id, timeout=90)
+    sacct = gamma_sacct_job(job_id)
+    amount, cpu_seconds, _rows = ledger_job(ledger, "gamma", job_id)
+    assert sacct["cluster"] == "gamma" and sacct["time"]["elapsed"] > 0
+    assert amount == expected_mc(sacct)
+    cpus = next(t["count"] for t in sacct["tres"]["allocated"] if t["type"] == "cpu")
+    assert cpu_seconds == cpus * sacct["time"]["elapsed"]
+
+
+def test_a_terminal_job_on_gamma_is_billed_exactly_against_gammas_sacct(portal, ledger):
+    token = portal.user_token(PERSON)
+    account = portal.wait_billing(token)["accounts"][0]["name"]
+    reply = on_gamma(
+        "sbatch", "--parsable", f"--account={account}", "-c", "2",
+        f"--chdir=/home/{PERSON}", "--output=/dev/null", "--wrap", "sleep 3",
+        as_person=PERSON,
+    )  # fmt: skip
+    assert reply.returncode == 0, reply.stderr
+    job_id = reply.stdout.strip().split(";")[0]
+    wait_finished(ledger, "gamma", job_id, timeout=90)
+    sacct = gamma_sacct_job(job_id)
+    amount, cpu_seconds, _rows = ledger_job(ledger, "gamma", job_id)
+    assert sacct["account"] == account
+    assert amount == expected_mc(sacct)
+    assert cpu_seconds == 2 * sacct["time"]["elapsed"]
