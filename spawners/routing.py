@@ -1,19 +1,21 @@
-"""Choose a cluster for ``cluster: auto``.
+"""Choose a cluster for ``cluster: auto``, local or at another centre.
 
 Pure: the caller asks each candidate cluster when the job would start
-(``sbatch --test-only``) and passes the answers in.  The rule:
+(``sbatch --test-only``, over ssh for a remote one) and what an hour of it costs there,
+and passes the answers in.  The rule:
 
-1. a cluster that can start the job now wins, the first one in the site file
-   if several can;
-2. otherwise the earliest expected start wins;
-3. ties go to the cluster listed first in the site file.
+1. the clusters that can start the job now tie, and the cheapest of them wins;
+2. otherwise the earliest expected start wins, and equal starts go to the cheapest;
+3. remaining ties go to the cluster listed first in the site file.
 
-A cluster that did not answer (``None``) is never chosen.
+A cluster that did not answer (``None``) is never chosen; a cluster without a price
+(no billing) counts as free.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
 from datetime import datetime, timedelta
 
 # sbatch --test-only rounds to the second and the scheduler needs a moment,
@@ -29,7 +31,9 @@ def choose_cluster(
     candidates: Sequence[str],
     expected_starts: Mapping[str, datetime | None],
     now: datetime,
+    hourly_prices: Mapping[str, int] | None = None,
 ) -> str:
+    prices = hourly_prices or {}
     answered = [(name, expected_starts.get(name)) for name in candidates]
     answered = [(name, when) for name, when in answered if when is not None]
     if not answered:
@@ -37,8 +41,35 @@ def choose_cluster(
             f"None of the clusters {', '.join(candidates)} can take the job right now; "
             "try again in a minute or pick a cluster yourself."
         )
-    for name, when in answered:
-        if when <= now + START_NOW_SLACK:
-            return name
+
+    def soonest_then_cheapest(pair: tuple[str, datetime]) -> tuple[datetime, int]:
+        name, when = pair
+        return (max(when, now + START_NOW_SLACK), prices.get(name, 0))
+
     # min() keeps the first of equal keys, which is the site-file order.
-    return min(answered, key=lambda pair: pair[1])[0]
+    return min(answered, key=soonest_then_cheapest)[0]
+
+
+class RecentAnswers:
+    """Each cluster's last ``--test-only`` answer per request shape, for ``ttl`` seconds.
+
+    A class that spawns together asks once per cluster and shape instead of once per
+    person: over ssh each question is a round trip to another centre.
+    """
+
+    def __init__(self, ttl: float = 5.0, clock: Callable[[], float] = time.monotonic):
+        self.ttl = ttl
+        self.clock = clock
+        self._answers: dict[Hashable, tuple[float, datetime | None]] = {}
+
+    async def get(
+        self, key: Hashable, ask: Callable[[], Awaitable[datetime | None]]
+    ) -> datetime | None:
+        now = self.clock()
+        kept = self._answers.get(key)
+        if kept is not None and now - kept[0] < self.ttl:
+            return kept[1]
+        answer = await ask()
+        self._answers = {k: v for k, v in self._answers.items() if now - v[0] < self.ttl}
+        self._answers[key] = (now, answer)
+        return answer

@@ -24,6 +24,7 @@ import json
 import os
 import pwd
 import string
+import time
 from dataclasses import replace
 from datetime import datetime
 from functools import partial
@@ -38,6 +39,7 @@ from centre.batch_script import JobSpec, job_environment, render_batch_script, r
 from centre.materials import default_url, place_argv
 from centre.options import AUTO, OptionError, SpawnRequest, options_from_form, validate_user_options
 from centre.people import account_of, job_refusal
+from centre.pricing import NoRateError, RateBook, Tres, hourly_price_mc
 from centre.site import Site, parse_site, public_site
 from centre.slurm_cli import CommandResult, cluster_argv, run_command
 from centre.slurm_json import parse_test_only, queue_position
@@ -45,7 +47,7 @@ from centre.slurm_json import parse_test_only, queue_position
 from . import port_api
 from .apps import AppFiles, app_files
 from .form import render_options_form
-from .routing import NoClusterAvailable, choose_cluster
+from .routing import NoClusterAvailable, RecentAnswers, choose_cluster
 from .status_board import StatusBoard
 
 port_api.install()
@@ -54,6 +56,8 @@ _JOB_NAME_CHARS = frozenset(string.ascii_lowercase + string.digits + "-")
 _sites: dict[str, Site] = {}
 _boards: dict[str, StatusBoard] = {}
 _public_sites: dict[str, str] = {}
+# --test-only answers, shared by every spawner of this hub (spawners/routing.py).
+_recent_answers = RecentAnswers()
 
 
 def spawn_failed(message: str, reason: str, status_code: int = 500) -> SpawnException:
@@ -487,14 +491,38 @@ class CorehourSpawner(SlurmSpawner):
             )
             return parse_test_only(result.stderr) if result.ok else None
 
+        shape = (request.partition, request.cores, request.memory_gb, request.gpus,
+                 request.walltime_minutes, self.account)  # fmt: skip
         candidates = request.candidate_clusters
-        answers = await asyncio.gather(*(expected_start(c) for c in candidates))
+        answers = await asyncio.gather(
+            *(_recent_answers.get((c, *shape), partial(expected_start, c)) for c in candidates)
+        )
         try:
             return choose_cluster(
-                candidates, dict(zip(candidates, answers, strict=True)), datetime.now()
+                candidates,
+                dict(zip(candidates, answers, strict=True)),
+                datetime.now(),
+                self._hourly_prices(request),
             )
         except NoClusterAvailable as e:
             raise spawn_failed(str(e), "no_cluster", 503) from None
+
+    def _hourly_prices(self, request: SpawnRequest) -> dict[str, int]:
+        """What an hour of this request costs on each candidate cluster (none without billing)."""
+        billing = self.site_model.billing
+        if billing is None:
+            return {}
+        book = RateBook.from_site(billing)
+        tres = Tres(cpus=request.cores, gpus=request.gpus, mem_mb=request.memory_gb * 1024)
+        now = int(time.time())
+        prices = {}
+        for cluster in request.candidate_clusters:
+            try:
+                price = book.price_at(cluster, request.partition, now)
+            except NoRateError:
+                continue  # admission refuses such a job; the choice need not weigh it
+            prices[cluster] = hourly_price_mc(price, tres)
+        return prices
 
     async def _wait_until_serving(self, cluster: str, job_id: str, output: str) -> str:
         """Follow the job until its server listens; fail at once if the job ends first."""

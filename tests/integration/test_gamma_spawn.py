@@ -10,12 +10,13 @@ import pytest
 import requests
 from sqlalchemy import create_engine
 
-from tests.billing_checks import expected_mc, ledger_job, wait_finished
+from tests.billing_checks import expected_mc, ledger_job, sbatch_as, wait_finished, wait_until
 from tests.gamma import gamma_sacct_job, gamma_site, on_gamma
-from tests.harness import Portal
+from tests.harness import Portal, job_state, slurm, squeue_jobs
 
 PORT = 28900
 PERSON = "chtest2"
+FILLER = "chtest3"  # fills alpha and beta so that only gamma can start a server now
 
 
 @pytest.fixture(scope="module")
@@ -122,3 +123,34 @@ def test_a_terminal_job_on_gamma_is_billed_exactly_against_gammas_sacct(portal, 
     assert sacct["account"] == account
     assert amount == expected_mc(sacct)
     assert cpu_seconds == 2 * sacct["time"]["elapsed"]
+
+
+def test_auto_sends_a_server_to_gamma_when_alpha_and_beta_are_full(portal):
+    token = portal.user_token(FILLER)
+    account = portal.wait_billing(token)["accounts"][0]["name"]
+    fillers = {
+        cluster: sbatch_as(
+            FILLER, cluster, f"--account={account}", "-c", "32", "--wrap", "sleep 600"
+        )
+        for cluster in ("alpha", "beta")
+    }
+    try:
+        for cluster, job_id in fillers.items():
+            wait_until(
+                lambda c=cluster, j=job_id: any(
+                    str(job["job_id"]) == j and job_state(job) == "RUNNING"
+                    for job in squeue_jobs(c)
+                ),
+                60,
+                f"the filler job on {cluster} did not start",
+            )
+        token = portal.user_token(PERSON)
+        reply = portal.start_server(PERSON, token, cluster="auto", profile="cpu")
+        assert reply.status_code in (201, 202), reply.text
+        model = portal.wait_ready(PERSON, timeout=90)
+        assert model["state"]["cluster"] == "gamma"
+    finally:
+        for cluster, job_id in fillers.items():
+            slurm(cluster, "scancel", job_id, check=False)
+        portal.stop_server(PERSON)
+        portal.wait_gone(PERSON)

@@ -1,10 +1,11 @@
 """The auto cluster choice."""
 
+import asyncio
 from datetime import datetime, timedelta
 
 import pytest
 
-from spawners.routing import NoClusterAvailable, choose_cluster
+from spawners.routing import NoClusterAvailable, RecentAnswers, choose_cluster
 
 NOW = datetime(2026, 11, 26, 12, 0, 0)
 LATER = NOW + timedelta(minutes=30)
@@ -34,3 +35,52 @@ def test_choose_cluster(candidates, starts, chosen):
 def test_no_answer_from_any_cluster_is_an_error_for_people():
     with pytest.raises(NoClusterAvailable, match="pick a cluster yourself"):
         choose_cluster(["alpha", "beta"], {"alpha": None, "beta": None}, NOW)
+
+
+@pytest.mark.parametrize(
+    ("starts", "prices", "chosen"),
+    [
+        # Both start now: the cheaper centre wins, wherever it is in the site file.
+        (
+            {"alpha": NOW, "beta": NOW, "gamma": NOW},
+            {"alpha": 50, "beta": 40, "gamma": 30},
+            "gamma",
+        ),
+        ({"alpha": NOW, "beta": NOW + timedelta(seconds=4)}, {"alpha": 50, "beta": 40}, "beta"),
+        # Sooner beats cheaper.
+        ({"alpha": NOW, "gamma": LATER}, {"alpha": 50, "gamma": 1}, "alpha"),
+        ({"alpha": MUCH_LATER, "gamma": LATER}, {"alpha": 1, "gamma": 50}, "gamma"),
+        # Equal later starts: the cheaper; equal prices: the first in the site file.
+        ({"alpha": LATER, "gamma": LATER}, {"alpha": 50, "gamma": 30}, "gamma"),
+        ({"alpha": NOW, "gamma": NOW}, {"alpha": 30, "gamma": 30}, "alpha"),
+        # A cluster that did not answer is skipped however cheap it is.
+        ({"alpha": LATER, "gamma": None}, {"alpha": 50, "gamma": 0}, "alpha"),
+    ],
+)
+def test_ties_in_start_go_to_the_cheaper_cluster(starts, prices, chosen):
+    assert choose_cluster(["alpha", "beta", "gamma"], starts, NOW, prices) == chosen
+
+
+def test_recent_answers_ask_each_cluster_once_per_shape_within_the_ttl():
+    clock = [100.0]
+    asked = []
+
+    async def ask(cluster):
+        asked.append(cluster)
+        return NOW
+
+    answers = RecentAnswers(ttl=5, clock=lambda: clock[0])
+
+    async def run():
+        for key in [
+            ("gamma", "cpu", 2),
+            ("gamma", "cpu", 2),
+            ("alpha", "cpu", 2),
+            ("gamma", "cpu", 4),
+        ]:
+            assert await answers.get(key, lambda k=key: ask(k[0])) == NOW
+        clock[0] += 5
+        await answers.get(("gamma", "cpu", 2), lambda: ask("gamma"))
+
+    asyncio.run(run())
+    assert asked == ["gamma", "alpha", "gamma", "gamma"]
