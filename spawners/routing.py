@@ -21,6 +21,8 @@ from datetime import datetime, timedelta
 # sbatch --test-only rounds to the second and the scheduler needs a moment,
 # so "now" means within this slack of the question being asked.
 START_NOW_SLACK = timedelta(seconds=5)
+# How long a cluster's --test-only answer is reused for the same request shape.
+ANSWER_TTL_SECONDS = 5.0
 
 
 class NoClusterAvailable(RuntimeError):
@@ -57,7 +59,9 @@ class RecentAnswers:
     person: over ssh each question is a round trip to another centre.
     """
 
-    def __init__(self, ttl: float = 5.0, clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self, ttl: float = ANSWER_TTL_SECONDS, clock: Callable[[], float] = time.monotonic
+    ):
         self.ttl = ttl
         self.clock = clock
         self._answers: dict[Hashable, tuple[float, datetime | None]] = {}

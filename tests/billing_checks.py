@@ -43,10 +43,11 @@ def sacct_job(cluster: str, job_id: str) -> dict:
     return json.loads(slurm(cluster, "sacct", "--json", "-j", job_id).stdout)["jobs"][0]
 
 
-def expected_mc(job: dict) -> int:
-    """TRES × elapsed × rate from sacct's own numbers, rounded half up once."""
+def expected_mc(job: dict, rate_factor: Fraction = Fraction(1)) -> int:
+    """TRES × elapsed × rate from sacct's own numbers, rounded half up once; the rates are
+    the tests' own, times ``rate_factor`` where a cluster's are dearer."""
     alloc = {(t["type"], t["name"] or ""): t["count"] for t in job["tres"]["allocated"]}
-    per_hour = (
+    per_hour = rate_factor * (
         alloc[("cpu", "")] * Fraction(TEST_CORE_HOUR)
         + alloc.get(("gres", "gpu"), 0) * Fraction(TEST_GPU_HOUR)
         + Fraction(alloc[("mem", "")], 1024) * Fraction(TEST_GB_HOUR)

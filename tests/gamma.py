@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 import shlex
 import subprocess
+from decimal import Decimal
+from fractions import Fraction
 from pathlib import Path
 
 from centre.site import SshTransport
@@ -53,10 +55,19 @@ def gamma_cluster() -> dict:
     }
 
 
+# gamma's rates are the tests' own times this: dearer, so that `auto` prefers alpha and beta
+# while they have room, and goes to gamma only when they have none.
+GAMMA_RATE_FACTOR = Fraction(2)  # a whole number: it multiplies the site's decimals
+
+
 def gamma_site(base_port: int, workdir: Path) -> dict:
     """A test portal that offers gamma, with a hub that gamma's jobs can reach."""
     site = portal_site(base_port, workdir, clusters={GAMMA: gamma_cluster()})
     site["hub"].update(hub_ip=HUB_HOST_ADDR, hub_connect_ip=HUB_HOST_ADDR)
+    for rate in site["billing"]["rates"]:
+        if rate["cluster"] == GAMMA:
+            for unit in ("core_hour", "gpu_hour", "gb_mem_hour"):
+                rate[unit] = str(Decimal(rate[unit]) * GAMMA_RATE_FACTOR.numerator)
     return site
 
 
