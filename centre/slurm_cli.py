@@ -82,6 +82,21 @@ def cluster_argv(
     return command
 
 
+# ssh's own exit status: the command never ran, the connection failed.
+SSH_FAILED = 255
+
+
+def failure_reason(cluster: Cluster, result: CommandResult) -> str:
+    """Why a command on ``cluster`` failed, for people: ssh's failures name the login node."""
+    lines = result.stderr.strip().splitlines()
+    if cluster.ssh and result.returncode == SSH_FAILED:
+        # ssh's last line is the cause ("connect to host gamma port 22: Network is
+        # unreachable"); earlier ones are about the shared connection it tried first.
+        cause = lines[-1].removeprefix("ssh: ") if lines else "no message"
+        return f"ssh to {cluster.ssh.host} failed: {cause}"
+    return (lines[-1] if lines else "") or f"exit status {result.returncode}"
+
+
 # Commands run as the person must not inherit the hub's environment (it holds the
 # proxy's token, and a person can read the environment of their own processes).
 CLEAN_ENV = {"PATH": "/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"}

@@ -41,7 +41,7 @@ from centre.options import AUTO, OptionError, SpawnRequest, options_from_form, v
 from centre.people import account_of, job_refusal
 from centre.pricing import NoRateError, RateBook, Tres, hourly_price_mc
 from centre.site import Site, parse_site, public_site
-from centre.slurm_cli import CommandResult, cluster_argv, run_command
+from centre.slurm_cli import CommandResult, cluster_argv, failure_reason, run_command
 from centre.slurm_json import parse_test_only, queue_position
 
 from . import port_api
@@ -493,7 +493,18 @@ class CorehourSpawner(SlurmSpawner):
 
         shape = (request.partition, request.cores, request.memory_gb, request.gpus,
                  request.walltime_minutes, self.account)  # fmt: skip
-        candidates = request.candidate_clusters
+        # A cluster the status board just found unreachable is not asked: over ssh the
+        # question would wait out the connect timeout for an answer known to be none.
+        down = self.board.unreachable()
+        candidates = [c for c in request.candidate_clusters if c not in down]
+        if not candidates:
+            reasons = "; ".join(f"{c}: {_first_line(down[c])}" for c in request.candidate_clusters)
+            raise spawn_failed(
+                f"None of the clusters can be reached right now ({reasons}); "
+                "please try again in a few minutes.",
+                "no_cluster",
+                503,
+            )
         answers = await asyncio.gather(
             *(_recent_answers.get((c, *shape), partial(expected_start, c)) for c in candidates)
         )
@@ -633,6 +644,13 @@ async def _options_form(spawner: CorehourSpawner) -> str:
         # without prices, and with a notice, instead of holding up the hub.
         billing, notice = await spawner.form_billing(spawner.user.name)
     form = render_options_form(spawner.site_model, billing)
+    for cluster, reason in sorted(spawner.board.unreachable().items()):
+        form = (
+            '<div class="alert alert-warning" role="status">'
+            f"Cluster {html.escape(cluster)} cannot be reached right now "
+            f"({html.escape(_first_line(reason))}); auto does not send servers there, "
+            "and servers already there keep running.</div>" + form
+        )
     if notice:
         form = f'<div class="alert alert-warning" role="status">{html.escape(notice)}</div>{form}'
     return form
@@ -650,7 +668,7 @@ async def _fetch_queue(site: Site, timeout: float, cluster: str) -> str:
     argv = cluster_argv(site.clusters[cluster], ["squeue", "--all", "--states=all", "--json"])
     result = await run_command(argv, timeout=timeout)
     if not result.ok:
-        raise RuntimeError(result.stderr.strip() or f"squeue exited with {result.returncode}")
+        raise RuntimeError(failure_reason(site.clusters[cluster], result))
     return result.stdout
 
 
@@ -668,6 +686,10 @@ async def _listening(host: str, port: int) -> bool:
 def _job_id_of(result: CommandResult) -> str:
     # sbatch --parsable prints "<id>" or "<id>;<cluster>", after any warnings.
     return result.stdout.strip().splitlines()[-1].split(";")[0]
+
+
+def _first_line(text: str) -> str:
+    return (text.strip().splitlines() or [""])[0][:200]
 
 
 def _last_line(result: CommandResult) -> str:

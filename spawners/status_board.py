@@ -92,6 +92,15 @@ class StatusBoard:
             self._latest[cluster] = snap
         return snap
 
+    def unreachable(self, within: float = 60.0) -> dict[str, str]:
+        """Clusters whose latest answer, at most ``within`` seconds old, was no answer: why."""
+        now = self.clock()
+        return {
+            name: snap.error or "no answer"
+            for name, snap in self._latest.items()
+            if not snap.reachable and now - snap.started_at <= within
+        }
+
     # -- the background cycle -------------------------------------------------
 
     def watch(self, cluster: str, spawner: object, interval: float) -> None:

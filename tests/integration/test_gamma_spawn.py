@@ -4,6 +4,7 @@ exactly against gamma's own accounting (docs/centres.md)."""
 from __future__ import annotations
 
 import json
+import subprocess
 import time
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from sqlalchemy import create_engine
 from spawners.routing import ANSWER_TTL_SECONDS
 from tests.billing_checks import expected_mc, ledger_job, sbatch_as, wait_finished, wait_until
 from tests.gamma import GAMMA_RATE_FACTOR, gamma_sacct_job, gamma_site, on_gamma
-from tests.harness import Portal, job_state, slurm, squeue_jobs
+from tests.harness import DEPLOY, Portal, job_state, slurm, squeue_jobs
 
 PORT = 28900
 PERSON = "chtest2"
@@ -169,3 +170,57 @@ def test_auto_sends_a_server_to_gamma_when_alpha_and_beta_are_full(portal):
             slurm(cluster, "scancel", job_id, check=False)
         portal.stop_server(PERSON)
         portal.wait_gone(PERSON)
+
+
+CUT_SECONDS = 60
+
+
+def test_a_60_s_cut_to_gamma_kills_no_server_and_charges_nothing_twice(portal, ledger):
+    token = portal.user_token(PERSON)
+    reply = portal.start_server(PERSON, token, cluster="gamma", profile="cpu")
+    assert reply.status_code in (201, 202), reply.text
+    job_id = portal.wait_ready(PERSON, timeout=90)["state"]["job_id"]
+    other = portal.login(FILLER)
+
+    subprocess.run([str(DEPLOY / "gamma.sh"), "cut"], check=True, capture_output=True)
+    try:
+        cut_at = time.monotonic()
+        notice = ""
+        while time.monotonic() - cut_at < CUT_SECONDS:
+            model = portal.server_model(PERSON)
+            assert model is not None and model["ready"], "the server was dropped during the cut"
+            if not notice:
+                page = other.get(f"{portal.url}/hub/spawn/{FILLER}", timeout=30).text
+                notice = next(
+                    (line for line in page.splitlines() if "cannot be reached" in line), ""
+                )
+            time.sleep(1)
+        # The spawn form says which centre is away, and why.
+        assert "Cluster gamma cannot be reached right now" in notice
+        assert "(ssh to gamma failed: " in notice
+        # auto does not wait on it: a server for someone else starts at once elsewhere.
+        started = time.monotonic()
+        reply = portal.start_server(
+            FILLER, portal.user_token(FILLER), cluster="auto", profile="cpu"
+        )
+        assert reply.status_code in (201, 202), reply.text
+        assert portal.wait_ready(FILLER, timeout=60)["state"]["cluster"] == "alpha"
+        assert time.monotonic() - started < 30
+    finally:
+        subprocess.run([str(DEPLOY / "gamma.sh"), "mend"], check=True, capture_output=True)
+        portal.stop_server(FILLER)
+
+    # Back: the same job still serves, and its bill is exact: no second of it charged twice.
+    jobs = json.loads(on_gamma("squeue", "--json").stdout)["jobs"]
+    job = next(job for job in jobs if str(job["job_id"]) == job_id)
+    assert job_state(job) == "RUNNING"
+    assert portal.server_model(PERSON)["ready"]
+    portal.stop_server(PERSON)
+    portal.wait_gone(PERSON)
+    wait_finished(ledger, "gamma", job_id, timeout=120)
+    sacct = gamma_sacct_job(job_id)
+    amount, cpu_seconds, _rows = ledger_job(ledger, "gamma", job_id)
+    assert sacct["time"]["elapsed"] > CUT_SECONDS
+    assert amount == expected_mc(sacct, GAMMA_RATE_FACTOR)
+    cpus = next(t["count"] for t in sacct["tres"]["allocated"] if t["type"] == "cpu")
+    assert cpu_seconds == cpus * sacct["time"]["elapsed"]

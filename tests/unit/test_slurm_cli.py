@@ -6,7 +6,7 @@ import pytest
 from pydantic import ValidationError
 
 from centre.site import Cluster, Partition, SshTransport
-from centre.slurm_cli import cluster_argv, run_command, ssh_argv
+from centre.slurm_cli import CommandResult, cluster_argv, failure_reason, run_command, ssh_argv
 
 LOCAL = Cluster(slurm_conf="/etc/corehour/slurm/alpha/slurm.conf", partitions={"cpu": Partition()})
 REMOTE = Cluster(exec_prefix=("ssh", "login.example.org"), partitions={"cpu": Partition()})
@@ -129,3 +129,19 @@ def test_a_cluster_says_ssh_or_exec_prefix_not_both():
             partitions={"cpu": Partition()},
         )
     assert "not both" in str(refused.value)
+
+
+def test_an_ssh_failure_is_told_as_one_for_the_login_node():
+    lost = CommandResult(
+        ("ssh",),
+        255,
+        "",
+        "mux_client_request_session: read from master failed: Broken pipe\n"
+        "ssh: connect to host gamma port 22: Network is unreachable\n",
+    )
+    assert failure_reason(GAMMA, lost) == (
+        "ssh to gamma failed: connect to host gamma port 22: Network is unreachable"
+    )
+    refused = CommandResult(("sbatch",), 1, "", "sbatch: error: Invalid account\n")
+    assert failure_reason(GAMMA, refused) == "sbatch: error: Invalid account"
+    assert failure_reason(LOCAL, CommandResult(("squeue",), 1, "", "")) == "exit status 1"

@@ -159,3 +159,23 @@ def test_the_cycle_logs_when_it_starts_and_stops_not_every_round(caplog):
         "Watching servers on cluster alpha: one squeue --json every 0.02 s for all of them",
         "No servers left on cluster alpha; its squeue cycle stops",
     ]
+
+
+def test_a_cluster_that_did_not_answer_is_unreachable_with_the_reason_until_it_answers():
+    clock = [1000.0]
+
+    async def main():
+        slurm = FakeSlurm(RuntimeError("ssh: connect to host gamma port 22: No route to host"))
+        board = StatusBoard(slurm, clock=lambda: clock[0])
+        await board.snapshot("gamma", clock[0])
+        down = board.unreachable()
+        clock[0] += 61
+        stale = board.unreachable(within=60)
+        slurm.answer = squeue_text(("1", "RUNNING"))
+        await board.snapshot("gamma", clock[0])
+        return down, stale, board.unreachable()
+
+    down, stale, back = asyncio.run(main())
+    assert down == {"gamma": "ssh: connect to host gamma port 22: No route to host"}
+    assert stale == {}  # an old failure says nothing about now
+    assert back == {}
