@@ -10,7 +10,9 @@ own Unix account.
 from __future__ import annotations
 
 import asyncio
+import os
 import shlex
+import stat
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -80,6 +82,31 @@ def cluster_argv(
         # ssh and friends hand one string to a remote shell: quote every word.
         return [*cluster.exec_prefix, shlex.join(command)]
     return command
+
+
+def control_dir_problem(name: str, ssh: SshTransport, uid: int | None = None) -> str | None:
+    """What is wrong with a cluster's ``ssh.control_dir``, or None.
+
+    Anyone who can reach a shared connection's socket runs commands as the portal's account
+    at that centre, which may act as every person there: the folder must be this account's
+    alone.
+    """
+    key = f"clusters.{name}.ssh.control_dir"
+    try:
+        info = os.stat(ssh.control_dir)
+    except OSError as e:
+        return f"{key}: {ssh.control_dir} cannot be used ({e.strerror}); make it, mode 0700"
+    uid = os.getuid() if uid is None else uid
+    if not stat.S_ISDIR(info.st_mode):
+        return f"{key}: {ssh.control_dir} is not a folder"
+    if info.st_mode & 0o077:
+        return (
+            f"{key}: {ssh.control_dir} is open to others (mode {info.st_mode & 0o777:o}); "
+            "it must be 0700, or anyone could use the portal's connection to that centre"
+        )
+    if uid != 0 and info.st_uid != uid:
+        return f"{key}: {ssh.control_dir} belongs to uid {info.st_uid}, not to this account"
+    return None
 
 
 # ssh's own exit status: the command never ran, the connection failed.

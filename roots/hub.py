@@ -37,6 +37,7 @@ from billing_hooks.slurm_accounts import SlurmAccounts
 from centre.db_copy import display_url
 from centre.logs import hub_logging_config
 from centre.site import DEFAULT_SITE, Site
+from centre.slurm_cli import control_dir_problem
 from extensions import launcher
 from extensions.courses.hub_api import CUSTOM_SCOPES, extra_handlers
 from extensions.courses.hub_api import SYNC_SCOPE as COURSE_SYNC_SCOPE
@@ -86,6 +87,10 @@ def gather(site: Site, apps_path: str | Path | None = None) -> HubFacts:
         _exit(str(e))
     except (DiscoveryError, SecretFileError) as e:
         _exit(f"auth: {e}")
+    for name, cluster in site.clusters.items():
+        problem = cluster.ssh and control_dir_problem(name, cluster.ssh)
+        if problem:
+            _exit(problem)
     students = {}
     if site.billing is not None:
         url = database_url(site.billing.database_url)

@@ -134,3 +134,27 @@ def test_the_runners_commands_to_gamma_share_one_ssh_connection(clusters, person
     assert all(reply.ok for reply in replies), [reply.stderr for reply in replies]
     assert as_person.ok and as_person.stdout == f"{person}\n", as_person.stderr
     assert accepted_logins() - before == 1
+
+
+def test_attack_a_person_cannot_ride_on_the_portals_open_connection_to_gamma(person):
+    """The shared connection runs commands as the portal's account at gamma, which may act
+    as anyone there: its socket must be out of a person's reach."""
+    gamma = Cluster(
+        slurm_conf=GAMMA_SLURM_CONF,
+        ssh=SshTransport(host="gamma", user=LOGIN_ACCOUNT, control_persist_seconds=60),
+        partitions={"cpu": Partition()},
+    )
+    control_dir = Path(gamma.ssh.control_dir)
+    assert control_dir.stat().st_mode & 0o077 == 0
+    before = set(control_dir.iterdir())
+    assert asyncio.run(run_command(cluster_argv(gamma, ["true"]))).ok
+    sockets = set(control_dir.iterdir()) - before or before
+    for socket in sockets:
+        ride = subprocess.run(
+            ["sudo", "-n", "-u", person, "ssh", "-F", "none", "-o", "BatchMode=yes",
+             "-S", str(socket), "-l", LOGIN_ACCOUNT, "gamma", "sudo -n -u root id"],
+            capture_output=True, text=True, timeout=30,
+        )  # fmt: skip
+        assert ride.returncode == 255, ride.stdout
+        assert "Permission denied" in ride.stderr
+        assert "uid=0" not in ride.stdout

@@ -4,6 +4,7 @@ exactly against gamma's own accounting (docs/centres.md)."""
 from __future__ import annotations
 
 import json
+import shlex
 import subprocess
 import time
 from pathlib import Path
@@ -12,9 +13,18 @@ import pytest
 import requests
 from sqlalchemy import create_engine
 
+from centre.site import parse_site, public_site
 from spawners.routing import ANSWER_TTL_SECONDS
 from tests.billing_checks import expected_mc, ledger_job, sbatch_as, wait_finished, wait_until
-from tests.gamma import GAMMA_RATE_FACTOR, gamma_sacct_job, gamma_site, on_gamma
+from tests.gamma import (
+    GAMMA_HOMES,
+    GAMMA_RATE_FACTOR,
+    GAMMA_SLURM_CONF,
+    gamma_sacct_job,
+    gamma_site,
+    login_argv,
+    on_gamma,
+)
 from tests.harness import DEPLOY, Portal, job_state, slurm, squeue_jobs
 
 PORT = 28900
@@ -224,3 +234,51 @@ def test_a_60_s_cut_to_gamma_kills_no_server_and_charges_nothing_twice(portal, l
     assert amount == expected_mc(sacct, GAMMA_RATE_FACTOR)
     cpus = next(t["count"] for t in sacct["tres"]["allocated"] if t["type"] == "cpu")
     assert cpu_seconds == cpus * sacct["time"]["elapsed"]
+
+
+KIT_SUBMISSION = """
+from voila_apps.kit.jobs import batch_script, check_resources
+from voila_apps.kit.slurm import load_site, submit
+
+site = load_site()
+request = check_resources({"cluster": "gamma", "profile": "cpu", "cores": 1}, site)
+script = batch_script(
+    request, name="kit-check", workdir="/home/%(person)s", body="hostname; sleep 2",
+    output="/dev/null", account="%(account)s",
+)
+print("APP JOB", submit(site, "gamma", script))
+"""
+
+
+def test_an_app_job_from_a_server_on_gamma_runs_there_and_is_billed_exactly(portal, ledger):
+    """The apps' own Slurm runner (voila_apps/kit/slurm.py), run as it runs in an app server
+    on gamma: inside a job there, with the server's site and app code."""
+    account = portal.wait_billing(portal.user_token(PERSON))["accounts"][0]["name"]
+    site_json = json.dumps(public_site(parse_site(portal.site, "the test site")))
+    code = KIT_SUBMISSION % {"person": PERSON, "account": account}
+    outer = "\n".join([
+        "#!/bin/bash",
+        f"#SBATCH --account={account}",
+        f"#SBATCH --chdir=/home/{PERSON}",
+        f"#SBATCH --output=/home/{PERSON}/kit-outer-%j.out",
+        f"export COREHOUR_SITE_JSON={shlex.quote(site_json)}",
+        "export PYTHONPATH=/opt/corehour/apps",
+        f"/opt/corehour/images/base/bin/python -c {shlex.quote(code)}",
+        "",
+    ])  # fmt: skip
+    reply = subprocess.run(
+        login_argv(shlex.join(["sudo", "-n", "-u", PERSON, "env",
+                               f"SLURM_CONF={GAMMA_SLURM_CONF}", "sbatch", "--parsable", "--wait"])),
+        input=outer, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert reply.returncode == 0, reply.stderr
+    outer_id = reply.stdout.strip().split(";")[0]
+    printed = (GAMMA_HOMES / PERSON / f"kit-outer-{outer_id}.out").read_text()
+    assert "APP JOB " in printed, printed
+    app_job = printed.split("APP JOB ", 1)[1].split()[0]
+
+    wait_finished(ledger, "gamma", app_job, timeout=90)
+    sacct = gamma_sacct_job(app_job)
+    assert (sacct["cluster"], sacct["name"], sacct["account"]) == ("gamma", "kit-check", account)
+    amount, _cpu_seconds, _rows = ledger_job(ledger, "gamma", app_job)
+    assert amount == expected_mc(sacct, GAMMA_RATE_FACTOR)

@@ -6,7 +6,14 @@ import pytest
 from pydantic import ValidationError
 
 from centre.site import Cluster, Partition, SshTransport
-from centre.slurm_cli import CommandResult, cluster_argv, failure_reason, run_command, ssh_argv
+from centre.slurm_cli import (
+    CommandResult,
+    cluster_argv,
+    control_dir_problem,
+    failure_reason,
+    run_command,
+    ssh_argv,
+)
 
 LOCAL = Cluster(slurm_conf="/etc/corehour/slurm/alpha/slurm.conf", partitions={"cpu": Partition()})
 REMOTE = Cluster(exec_prefix=("ssh", "login.example.org"), partitions={"cpu": Partition()})
@@ -145,3 +152,18 @@ def test_an_ssh_failure_is_told_as_one_for_the_login_node():
     refused = CommandResult(("sbatch",), 1, "", "sbatch: error: Invalid account\n")
     assert failure_reason(GAMMA, refused) == "sbatch: error: Invalid account"
     assert failure_reason(LOCAL, CommandResult(("squeue",), 1, "", "")) == "exit status 1"
+
+
+def test_attack_a_control_dir_others_can_reach_stops_the_hub(tmp_path):
+    shared = tmp_path / "ssh"
+    shared.mkdir(mode=0o700)
+    ssh = SshTransport(host="gamma", user="corehour-remote", control_dir=str(shared))
+    assert control_dir_problem("gamma", ssh) is None
+    shared.chmod(0o777)
+    assert "open to others (mode 777)" in control_dir_problem("gamma", ssh)
+    shared.chmod(0o750)
+    assert "clusters.gamma.ssh.control_dir" in control_dir_problem("gamma", ssh)
+    shared.chmod(0o700)
+    assert "not to this account" in control_dir_problem("gamma", ssh, uid=12345)
+    missing = SshTransport(host="gamma", user="corehour-remote", control_dir="/nonexistent/x")
+    assert "make it, mode 0700" in control_dir_problem("gamma", missing)

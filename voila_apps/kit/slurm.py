@@ -1,7 +1,8 @@
 """Running Slurm commands as the person, from their app server (this process is theirs).
 
 One cluster at a time, through the kernel's command line (its SLURM_CONF or its exec
-prefix); argv lists only, never a shell.
+prefix; a cluster at another centre only from a server running there); argv lists only,
+never a shell.
 """
 
 from __future__ import annotations
@@ -27,13 +28,30 @@ def load_site() -> Site:
     return parse_site(json.loads(os.environ["COREHOUR_SITE_JSON"]), "COREHOUR_SITE_JSON")
 
 
+def person_argv(site: Site, cluster: str, argv: list[str]) -> list[str]:
+    """``argv`` on ``cluster`` as this process's person (centre/slurm_cli.py's command line).
+
+    A cluster at another centre is reached over ssh with the portal's key, which is not the
+    person's: from a server running on that cluster its Slurm is simply local; from anywhere
+    else the person is told to start the app there.
+    """
+    target = site.clusters[cluster]
+    if target.ssh is None:
+        return cluster_argv(target, argv)
+    if os.environ.get("SLURM_CLUSTER_NAME") == cluster:
+        return cluster_argv(target.model_copy(update={"ssh": None}), argv)
+    raise SlurmError(
+        f"Cluster {cluster} is at another centre: start this app on {cluster} "
+        "to run its jobs there."
+    )
+
+
 def slurm(
     site: Site, cluster: str, argv: list[str], stdin: str | None = None
 ) -> subprocess.CompletedProcess:
-    """``argv`` on ``cluster`` as this process's person, through the same command line the
-    hub builds (centre/slurm_cli.py), so a cluster reached over ssh works here too."""
+    """``argv`` on ``cluster`` as this process's person (:func:`person_argv`)."""
     return subprocess.run(
-        cluster_argv(site.clusters[cluster], argv),
+        person_argv(site, cluster, argv),
         input=stdin,
         capture_output=True,
         text=True,
