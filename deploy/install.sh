@@ -78,6 +78,9 @@ elif what == "clusters":
         print(cluster.slurm_conf or "")
 elif what == "ledger":
     print(site.billing.database_url if site.billing else "")
+elif what == "control_dirs":
+    for cluster in site.clusters.values():
+        print(cluster.ssh.control_dir) if cluster.ssh else None
 elif what == "proxy_argv":
     print("\n".join(proxy_argv(site.hub, sys.argv[3] if len(sys.argv) > 3 else "configurable-http-proxy")))
 EOF
@@ -137,6 +140,13 @@ ensure_state() {
 		path=/${path#/}
 		install -d -m 0700 -o "$COREHOUR_HUB_USER" -g "$COREHOUR_HUB_GROUP" "$(dirname "$path")"
 	fi
+	# The sockets of the shared ssh connections to other centres: the hub account's alone
+	# (docs/centres.md). Under /run they go at reboot; the hub unit makes them again.
+	local dir
+	while read -r dir; do
+		[ -n "$dir" ] || continue
+		install -d -m 0700 -o "$COREHOUR_HUB_USER" -g "$COREHOUR_HUB_GROUP" "$dir"
+	done < <(site_value control_dirs)
 }
 
 ensure_sudo_rule() {
@@ -172,7 +182,13 @@ render_unit() {
 	[[ $proxy_argv =~ ^[A-Za-z0-9_./:=@+\ -]+$ ]] || die "the proxy's command line has characters a unit cannot carry: $proxy_argv"
 	# PAM reads /etc/shadow to check a password: only then is the hub in the shadow group.
 	[ "$(site_value auth)" = pam ] && supplementary=shadow
-	sed -e "s#@INSTANCE@#$instance#g" -e "s#@HUB_USER@#$COREHOUR_HUB_USER#g" \
+	local dirs make_dirs=/bin/true
+	dirs=$(site_value control_dirs | tr '\n' ' ')
+	if [ -n "${dirs// /}" ]; then
+		[[ $dirs =~ ^[A-Za-z0-9_./+\ -]+$ ]] || die "an ssh control_dir has characters a unit cannot carry: $dirs"
+		make_dirs="/usr/bin/install -d -m 0700 -o $COREHOUR_HUB_USER -g $COREHOUR_HUB_GROUP ${dirs% }"
+	fi
+	sed -e "s#@INSTANCE@#$instance#g" -e "s#@INSTALL_CONTROL_DIRS@#$make_dirs#g" -e "s#@HUB_USER@#$COREHOUR_HUB_USER#g" \
 		-e "s#@HUB_GROUP@#$COREHOUR_HUB_GROUP#g" -e "s#@SECRETS@#$secrets#g" -e "s#@SITE@#$site#g" \
 		-e "s#@STATE@#$state#g" -e "s#@VENV@#$venv#g" -e "s#@PROXY_ARGV@#${proxy_argv% }#g" \
 		-e "s#@SUPPLEMENTARY_GROUPS@#$supplementary#g" "$template" >"$target.new"

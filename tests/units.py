@@ -1,6 +1,7 @@
 """Starts a systemd unit's ExecStart as its User=, the way systemd would, on a machine where
-systemd is not PID 1: its Environment= and EnvironmentFile= (read as root, as systemd does),
-User=, Group=, SupplementaryGroups= and WorkingDirectory=.  Nothing else of the unit is
+systemd is not PID 1: its ExecStartPre= first (as root where prefixed with '+', else as
+User=), its Environment= and EnvironmentFile= (read as root, as systemd does), User=, Group=,
+SupplementaryGroups= and WorkingDirectory=.  Nothing else of the unit is
 emulated (sandboxing, capabilities, restarts); the tests say so where it matters."""
 
 from __future__ import annotations
@@ -67,6 +68,17 @@ def environment(unit: Unit) -> dict[str, str]:
 
 
 def start(unit: Unit, log: Path) -> subprocess.Popen:
+    for pre in unit.values("ExecStartPre"):
+        as_root = pre.startswith("+")
+        pre_argv = shlex.split(pre.lstrip("+"))
+        assert pre_argv[0].startswith("/"), f"{unit.path}: ExecStartPre must be an absolute path"
+        subprocess.run(
+            pre_argv,
+            user=None if as_root else unit.value("User") or None,
+            env=environment(unit),
+            check=True,
+            timeout=60,
+        )
     argv = shlex.split(unit.value("ExecStart"))
     assert argv and argv[0].startswith("/"), f"{unit.path}: ExecStart must be an absolute path"
     supplementary = unit.value("SupplementaryGroups").split()
