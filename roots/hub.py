@@ -47,6 +47,7 @@ from extensions.courses.sso_sync import make_post_auth_hook
 from extensions.courses.store import course_students
 from extensions.sso.discovery import Discovery, DiscoveryError, fetch_discovery
 from extensions.sso.secret_file import SecretFileError, read_secret_file
+from extensions.transfers.hub_api import transfer_handlers
 from voila_apps.catalogue import DEFAULT_CATALOGUE, CatalogueError, load_catalogue
 
 DEFAULT_STATE_DIR = "/var/lib/corehour/hub"
@@ -129,6 +130,13 @@ def apply_site(
     update_spawner(c, site)
     update_apps(c, site, facts)
     update_billing(c, site, facts, site_path)
+    update_handlers(c, site)
+
+
+def update_handlers(c, site: Site) -> None:
+    """corehour's hub API: courses' groups (with billing), and copies between clusters."""
+    courses = extra_handlers() if site.billing is not None else []
+    c.JupyterHub.extra_handlers = [*courses, *transfer_handlers(site)]
 
 
 def hub_db_url(state_dir: str | Path) -> str:
@@ -340,7 +348,6 @@ def update_courses(c, site: Site, facts: HubFacts, database_url: str) -> None:
     """The hub side of courses: the API the course pages sync groups through, the roles of
     the courses that exist (JupyterHub deletes roles its config does not name at start), and
     with single sign-on, courses and roles from the provider's groups at every sign-in."""
-    c.JupyterHub.extra_handlers = extra_handlers()
     for slug, students in facts.course_students.items():
         c.JupyterHub.load_roles.extend(hub_roles(slug, students))
     if site.auth.kind == "oidc":

@@ -3,8 +3,12 @@ exactly against gamma's own accounting (docs/centres.md)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
+import pwd
 import shlex
+import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -64,8 +68,6 @@ def server_environment(person: str) -> dict[str, str]:
 
 
 def _uid(person: str) -> int:
-    import pwd
-
     return pwd.getpwnam(person).pw_uid
 
 
@@ -282,3 +284,58 @@ def test_an_app_job_from_a_server_on_gamma_runs_there_and_is_billed_exactly(port
     assert (sacct["cluster"], sacct["name"], sacct["account"]) == ("gamma", "kit-check", account)
     amount, _cpu_seconds, _rows = ledger_job(ledger, "gamma", app_job)
     assert amount == expected_mc(sacct, GAMMA_RATE_FACTOR)
+
+
+def _tree(root: Path) -> dict[str, tuple[str, int]]:
+    """Every file under ``root``: its sha256 and owner."""
+    return {
+        str(path.relative_to(root)): (
+            hashlib.sha256(path.read_bytes()).hexdigest(),
+            path.stat().st_uid,
+        )
+        for path in sorted(root.rglob("*"))
+        if path.is_file()
+    }
+
+
+def test_a_folder_copied_from_beta_to_gamma_arrives_intact_and_owned_by_the_person(portal):
+    person = pwd.getpwnam(PERSON)
+    source = Path(person.pw_dir) / "copy-source"  # beta's homes are the hub host's
+    shutil.rmtree(source, ignore_errors=True)
+    (source / "deep" / "er").mkdir(parents=True)
+    (source / "notes.txt").write_text("results of run 1\n")
+    (source / "deep" / "er" / "data.bin").write_bytes(os.urandom(3 << 20))
+    subprocess.run(["chown", "-R", f"{person.pw_uid}:{person.pw_gid}", str(source)], check=True)
+    target = GAMMA_HOMES / PERSON / "from-beta" / "run1"
+    shutil.rmtree(target.parent, ignore_errors=True)
+
+    token = portal.user_token(PERSON)
+    body = {"from_cluster": "beta", "from_path": "copy-source",
+            "to_cluster": "gamma", "to_path": "from-beta/run1"}  # fmt: skip
+    reply = portal.request("POST", "/corehour/transfers", token=token, json=body)
+    assert reply.status_code == 202, reply.text
+    transfer = reply.json()["id"]
+    progress = wait_until(
+        lambda: (
+            (p := portal.request("GET", f"/corehour/transfers/{transfer}", token=token).json())[
+                "state"
+            ]
+            in ("done", "failed")
+            and p
+        ),
+        120,
+        "the copy did not end",
+    )
+    assert progress["state"] == "done", progress
+    assert progress["percent"] == 100 and progress["copied_bytes"] >= 3 << 20
+    copied = _tree(target)
+    assert copied == _tree(source)
+    assert {uid for _, uid in copied.values()} == {person.pw_uid}
+    assert (target / "deep" / "er").stat().st_uid == person.pw_uid
+
+    # Only the person sees their copy; a bad path is named and copies nothing.
+    other = portal.user_token(FILLER)
+    assert portal.request("GET", f"/corehour/transfers/{transfer}", token=other).status_code == 404
+    body["to_path"] = "../chtest3"
+    refused = portal.request("POST", "/corehour/transfers", token=token, json=body)
+    assert refused.status_code == 400 and "to_path" in refused.text

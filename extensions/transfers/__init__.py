@@ -1,0 +1,1 @@
+"""Copy a folder from one cluster's home to another's, as the person, with progress."""
