@@ -41,7 +41,12 @@ class Composer:
         self.template = w.Dropdown(
             options=[(t.title, k) for k, t in TEMPLATES.items()], description="Template", style=WIDE
         )
-        self.name = w.Text(value="hello", description="Job name", style=WIDE)
+        # One update when the person is done typing (Enter or leaving the field), not one per
+        # key: the widget manager holds back key-by-key updates while one is unanswered, and a
+        # quick Submit overtook them once (the job got the name's first letter).
+        self.name = w.Text(
+            value="hello", description="Job name", style=WIDE, continuous_update=False
+        )
         self.tasks = w.BoundedIntText(value=1, min=1, max=64, description="Tasks", style=WIDE)
         self.script = w.Textarea(layout=w.Layout(width="100%", height="12em"), description="Script")
         self.submit = w.Button(description="Submit", button_style="primary", icon="paper-plane")
