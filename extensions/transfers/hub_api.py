@@ -28,6 +28,8 @@ SUDO = ("sudo", "-n", "-u", "{username}")
 _transfers: dict[str, tuple[str, Progress]] = {}
 _running: set[asyncio.Task] = set()
 KEEP = 1000
+# Four short fields: a body past this is refused before it is parsed.
+MAX_BODY = 4096
 
 
 def transfer_handlers(site: Site) -> list[tuple[str, type, dict]]:
@@ -58,6 +60,8 @@ class _PersonHandler(APIHandler):
 class TransfersHandler(_PersonHandler):
     async def post(self) -> None:
         person = self.person()
+        if len(self.request.body) > MAX_BODY:
+            raise web.HTTPError(413, f"body: at most {MAX_BODY} bytes")
         try:
             raw = json.loads(self.request.body or b"null")
             request = check_request(raw, self.site)

@@ -339,3 +339,7 @@ def test_a_folder_copied_from_beta_to_gamma_arrives_intact_and_owned_by_the_pers
     body["to_path"] = "../chtest3"
     refused = portal.request("POST", "/corehour/transfers", token=token, json=body)
     assert refused.status_code == 400 and "to_path" in refused.text
+    flood = portal.request(
+        "POST", "/corehour/transfers", token=token, json={**body, "x": "y" * 8192}
+    )
+    assert flood.status_code == 413
