@@ -134,6 +134,7 @@ ensure_db_user() {
 render_configs() {
 	local c dir gpu_line tmp
 	install -d -m 0755 "$COREHOUR_SLURM_ETC"
+	install_unkillable_program
 	render "$templates/slurmdbd.conf.in" "$dbd_conf" 0600 \
 		"HOST=$host;DB_PASSWORD=$db_password" slurmdbd
 	for c in "${COREHOUR_CLUSTERS[@]}"; do

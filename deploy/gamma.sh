@@ -164,6 +164,7 @@ ensure_db() {
 render_configs() {
 	local tmp
 	install -d -m 0755 "$gamma_var/slurm/ctld" "$gamma_var/slurm/d"
+	install_unkillable_program
 	render "$here/gamma/slurm.conf.in" "$slurm_conf" 0644 \
 		"GAMMA_ADDR=$gamma_addr;STATE=$gamma_var/slurm" gamma-slurmctld gamma-slurmd
 	render "$here/gamma/slurmdbd.conf.in" "$dbd_conf" 0600 \
@@ -219,7 +220,10 @@ slurmd_pid_written() { test -s "$(pidfile_of gamma-slurmd)"; }
 register_accounting() {
 	# The portal's login account keeps gamma's accounts and associations in step with the
 	# ledger, as the hub's account does on the hub host (deploy/install.sh): Administrator,
-	# because slurmdbd refuses `sacctmgr load` to an Operator.
+	# because slurmdbd refuses `sacctmgr load` to an Operator. The cluster comes first: a
+	# fresh slurmdbd refuses to add any user before it knows one.
+	on_gamma timeout 30 sacctmgr -n -P show cluster format=cluster | grep -qx gamma ||
+		on_gamma timeout 30 sacctmgr -i add cluster gamma >/dev/null
 	if [ "$(on_gamma timeout 30 sacctmgr -n -P show user "$remote_user" format=adminlevel)" != Administrator ]; then
 		on_gamma timeout 30 sacctmgr -i add user "$remote_user" account=root adminlevel=Administrator >/dev/null
 		say "gamma: $remote_user is a Slurm administrator of gamma"
@@ -228,8 +232,6 @@ register_accounting() {
 		format=cluster | grep -qx gamma; then
 		return
 	fi
-	on_gamma timeout 30 sacctmgr -n -P show cluster format=cluster | grep -qx gamma ||
-		on_gamma timeout 30 sacctmgr -i add cluster gamma >/dev/null
 	on_gamma timeout 30 sacctmgr -i add account "$COREHOUR_ACCOUNT" cluster=gamma \
 		description="corehour portal users" organization=corehour >/dev/null
 	say "gamma: its slurmdbd knows cluster gamma and account $COREHOUR_ACCOUNT"

@@ -114,6 +114,15 @@ render() {
 	install_if_changed "$tmp" "$dest" "$mode" "$@"
 }
 
+# The program Slurm runs on an unkillable step (UnkillableStepProgram in every test-bed cluster).
+install_unkillable_program() {
+	local tmp
+	install -d -m 0755 /etc/corehour/slurm
+	tmp=$(mktemp /etc/corehour/slurm/unkillable-step.XXXXXX)
+	cat "$(dirname "${BASH_SOURCE[0]}")/slurm/unkillable-step" >"$tmp"
+	install_if_changed "$tmp" /etc/corehour/slurm/unkillable-step 0755
+}
+
 # slurmd initialises a cgroup plugin even when no job uses cgroups, and fails without a
 # cgroup filesystem. Slurm 24.05+ can switch that off; 22.05 cannot, but its cgroup/v1
 # plugin starts when pointed at any tmpfs directory and is then never used.

@@ -10,7 +10,15 @@ from pathlib import Path
 import pytest
 from hypothesis import settings
 
-from tests.harness import DEPLOY, TEST_ADMIN, TEST_USERS, Portal, ensure_users, slurm_snapshot
+from tests.harness import (
+    DEPLOY,
+    TEST_ADMIN,
+    TEST_USERS,
+    Portal,
+    drained_for_kill_failures,
+    ensure_users,
+    slurm_snapshot,
+)
 
 
 @pytest.fixture(scope="session")
@@ -48,6 +56,9 @@ def _no_servers_left(request):
     users = request.getfixturevalue("users")
     yield
     portal.stop_all(users)
+    drained = drained_for_kill_failures()
+    if drained:
+        pytest.fail(f"a job of this test would not die and drained a node (resumed):\n{drained}")
 
 
 # Tests never assert timings: Hypothesis's per-example deadline (200 ms) failed a property

@@ -85,6 +85,31 @@ def slurm_snapshot(user: str | None = None) -> str:
     return "\n".join(lines)
 
 
+UNKILLABLE_LOG = Path("/var/log/corehour/unkillable-steps.log")
+
+
+def drained_for_kill_failures() -> str:
+    """Nodes that Slurm drained because a step would not die, resumed, with what was recorded.
+
+    Empty when none was. A drained node refuses every later job of the session, so the test
+    that left one fails with the explanation instead of every later test timing out.
+    """
+    found = []
+    for cluster in SLURM_CONF:
+        nodes = slurm(cluster, "sinfo", "-N", "-h", "-o", "%N|%T|%E", check=False).stdout
+        for line in dict.fromkeys(nodes.splitlines()):
+            node, state, reason = [*line.split("|", 2), "", ""][:3]
+            if "drain" in state and "kill task failed" in reason.lower():
+                found.append(f"{cluster} node {node}: {state} ({reason})")
+                slurm(
+                    cluster, "scontrol", "update", f"nodename={node}", "state=resume", check=False
+                )
+    if not found:
+        return ""
+    recorded = UNKILLABLE_LOG.read_text()[-6000:] if UNKILLABLE_LOG.exists() else "(nothing)"
+    return "\n".join([*found, f"{UNKILLABLE_LOG} (tail):", recorded])
+
+
 def ensure_users(*names: str, password: str = TEST_PASSWORD) -> None:
     subprocess.run([str(DEPLOY / "users.sh"), "ensure", *names], check=True, capture_output=True)
     for name in names:
