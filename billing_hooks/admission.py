@@ -12,6 +12,7 @@ form is shown without prices, while the hub's other pages go on.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import threading
 
 from billing_hooks import ledger_calls
@@ -21,6 +22,8 @@ from billing_hooks.slurm_accounts import SacctmgrError, SlurmAccounts, Wanted
 from centre.admission import Admission, AdmissionRefused, SharedStep
 from centre.pricing import format_credits
 from centre.site import Site
+
+log = logging.getLogger("corehour.billing")
 
 FORM_NOTICE = (
     "Prices and balances cannot be shown right now: the billing ledger does not answer. "
@@ -63,7 +66,12 @@ class BillingAdmission(SharedStep):
             self.gate().admit(account, clusters, request.partition, tres)
         except SpendRefused as e:
             raise AdmissionRefused(402, "account", str(e)) from None
-        await self._ensure_in_slurm(admission.username, account)
+        ready = await self._ensure_in_slurm(admission.username, account, clusters)
+        if ready != clusters:
+            # auto goes on with the clusters that know the person: a centre that is away
+            # must not stop a start elsewhere.
+            request = dataclasses.replace(request, candidate_clusters=ready)
+            admission = dataclasses.replace(admission, request=request)
         return admission
 
     def _choose(self, admission: Admission) -> AccountChoice:
@@ -80,18 +88,31 @@ class BillingAdmission(SharedStep):
         except LedgerUnavailable as e:
             raise AdmissionRefused(503, "account", str(e)) from None
 
-    async def _ensure_in_slurm(self, username: str, account: AccountChoice) -> None:
+    async def _ensure_in_slurm(
+        self, username: str, account: AccountChoice, clusters: tuple[str, ...]
+    ) -> tuple[str, ...]:
+        """Make sure Slurm lets the person submit to the account on ``clusters``; the ones
+        where it now does.  Refused only when none of them does."""
         defaults = {username: account.name} if account.kind == "personal" else {}
-        try:
-            await self._slurm.sync(
-                [Wanted(account.name, f"corehour {account.name}", (username,))], defaults
-            )
-        except SacctmgrError as e:
+        wanted = [Wanted(account.name, f"corehour {account.name}", (username,))]
+        ready, problems = [], []
+        for cluster in clusters:
+            try:
+                await self._slurm.sync(wanted, defaults, clusters=(cluster,))
+            except SacctmgrError as e:
+                problems.append(str(e))
+            else:
+                ready.append(cluster)
+        if not ready:
             raise AdmissionRefused(
                 503,
                 "account",
-                f"Slurm could not be told about account {account.name}: {e}. Try again shortly.",
-            ) from None
+                f"Slurm could not be told about account {account.name}: "
+                f"{'; '.join(problems)}. Try again shortly.",
+            )
+        if problems:
+            log.warning("%s: starting without %s", username, "; ".join(problems))
+        return tuple(ready)
 
     async def form(self, username: str) -> tuple[dict | None, str | None]:
         """Accounts, prices and the minimum run for the spawn form's live price; (None, a

@@ -27,7 +27,7 @@ from billing_hooks.models import Account, MeterCursor, MeteredJob
 from billing_hooks.usage import RUN_ENDED_STATES, JobUsage, parse_sacct, parse_squeue
 from centre.pricing import NoRateError, RateBook
 from centre.site import Site
-from centre.slurm_cli import CommandResult, cluster_argv, run_command
+from centre.slurm_cli import CommandResult, accounting_argv, cluster_argv, run_command
 from centre.slurm_json import SlurmOutputError
 
 log = logging.getLogger("corehour.meter")
@@ -106,7 +106,8 @@ class Meter:
         squeue, sacct = await asyncio.gather(
             self.run(cluster_argv(cluster, ["squeue", "--json"]), timeout=self.slurm_timeout),
             self.run(
-                cluster_argv(
+                accounting_argv(
+                    name,
                     cluster,
                     [
                         "sacct",

@@ -26,7 +26,7 @@ from billing_hooks.models import Account, Charge
 from billing_hooks.usage import JobUsage, parse_sacct
 from centre.pricing import JobCost, NoRateError, RateBook
 from centre.site import DEFAULT_SITE, Site, load_site_or_exit
-from centre.slurm_cli import cluster_argv, run_command
+from centre.slurm_cli import accounting_argv, run_command
 
 LONGEST_JOB = 366 * 86400
 
@@ -107,7 +107,8 @@ async def read_sacct(site: Site, start: int, end: int) -> list[JobUsage]:
             dt.datetime.fromtimestamp(end).strftime("%Y-%m-%dT%H:%M:%S"),
         ]
         result = await run_command(
-            cluster_argv(cluster, ["sacct", "--json", "--allusers", *window]), timeout=120
+            accounting_argv(name, cluster, ["sacct", "--json", "--allusers", *window]),
+            timeout=120,
         )
         if not result.ok:
             raise SystemExit(f"reconcile: sacct on {name} failed: {result.stderr.strip()}")

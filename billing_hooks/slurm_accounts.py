@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 
 from centre.site import Site
-from centre.slurm_cli import CommandResult, cluster_argv, run_command
+from centre.slurm_cli import CommandResult, accounting_argv, cluster_argv, run_command
 
 Runner = Callable[..., Awaitable[CommandResult]]
 # Cancelled jobs take a moment to end; Slurm deletes an association only after they have.
@@ -123,7 +123,7 @@ class SlurmAccounts:
     ) -> str:
         argv = ["sacctmgr", "-n", "-P", *args] if query else ["sacctmgr", "-i", *args]
         result = await self.run(
-            cluster_argv(self.site.clusters[cluster], argv),
+            accounting_argv(cluster, self.site.clusters[cluster], argv),
             timeout=self.timeout,
             input_text=input_text,
         )
@@ -135,10 +135,17 @@ class SlurmAccounts:
             raise SacctmgrError(f"sacctmgr on {cluster}: {detail}")
         return result.stdout
 
-    async def sync(self, wanted: list[Wanted], defaults: dict[str, str]) -> int:
-        """Create what is missing on every cluster; returns the number of changes made."""
+    async def sync(
+        self,
+        wanted: list[Wanted],
+        defaults: dict[str, str],
+        clusters: Iterable[str] | None = None,
+    ) -> int:
+        """Create what is missing on ``clusters`` (every cluster by default); returns the
+        number of changes made."""
+        names = self.site.clusters if clusters is None else clusters
         # One cluster after another: clusters may share a slurmdbd, which serialises anyway.
-        return sum([await self._sync_cluster(c, wanted, defaults) for c in self.site.clusters])
+        return sum([await self._sync_cluster(c, wanted, defaults) for c in names])
 
     async def _associations(self, cluster: str) -> set[tuple[str, str]]:
         rows = await self._sacctmgr(
@@ -214,7 +221,9 @@ class SlurmAccounts:
             await self.run(cluster_argv(self.site.clusters[cluster], cancel), timeout=self.timeout)
             argv = ["sacctmgr", "-i", "delete", "user", f"name={names}", f"account={account}"]
             result = await self.run(
-                cluster_argv(self.site.clusters[cluster], [*argv, f"cluster={cluster}"]),
+                accounting_argv(
+                    cluster, self.site.clusters[cluster], [*argv, f"cluster={cluster}"]
+                ),
                 timeout=self.timeout,
             )
             if result.ok or "Nothing deleted" in result.stdout:

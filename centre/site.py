@@ -98,6 +98,20 @@ class Cluster(_Model):
         description="Any other argv prefix that reaches the cluster and hands the command "
         "to a shell there; ssh is better said with `ssh:`.",
     )
+    accounting: Literal["shared", "own"] | None = Field(
+        None,
+        description="Where Slurm keeps this cluster's accounting (what the meter, reconcile "
+        "and the associations read and write): `shared`, the slurmdbd that the hub host's "
+        "own Slurm commands reach (sacct --clusters NAME); `own`, the cluster's own slurmdbd, "
+        "through the cluster's transport (over ssh for another centre). Default: own for a "
+        "cluster reached over ssh or exec_prefix, shared for a local one.",
+    )
+    accounting_slurm_conf: AbsolutePath | None = Field(
+        None,
+        description="With accounting: shared, the SLURM_CONF on the hub host whose slurmdbd "
+        "keeps this cluster's records. Default: slurm_conf for a local cluster, the host's "
+        "default Slurm config for a remote one.",
+    )
     partitions: dict[Slug, Partition]
 
     @model_validator(mode="after")
@@ -106,7 +120,17 @@ class Cluster(_Model):
             raise ValueError("a cluster needs at least one partition")
         if self.ssh and self.exec_prefix:
             raise ValueError("give ssh or exec_prefix, not both: both say how to reach it")
+        if self.accounting_slurm_conf and self.accounting_source != "shared":
+            raise ValueError(
+                "accounting_slurm_conf: only used with accounting: shared (this cluster's "
+                "accounting is its own, read through its transport)"
+            )
         return self
+
+    @property
+    def accounting_source(self) -> str:
+        """``shared`` or ``own``: the declared one, else what the transport implies."""
+        return self.accounting or ("own" if self.remote else "shared")
 
     @property
     def remote(self) -> bool:
@@ -336,7 +360,7 @@ class CourseSettings(_Model):
 
 
 # Claim names may be namespaced URLs (``https://idp.example/groups``), but never blank.
-ClaimName = Annotated[str, StringConstraints(pattern=r"^\S{1,200}$")]
+ClaimName = Annotated[str, StringConstraints(pattern=r"^\S+$", max_length=200)]
 _LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
 
 
@@ -351,7 +375,7 @@ class Auth(_Model):
     issuer: str | None = Field(
         None, description="The provider's issuer URL, exactly as its discovery document says."
     )
-    client_id: Annotated[str, StringConstraints(pattern=r"^\S{1,255}$")] | None = None
+    client_id: Annotated[str, StringConstraints(pattern=r"^\S+$", max_length=255)] | None = None
     client_secret_file: AbsolutePath | None = None
     callback_url: str | None = Field(
         None,
@@ -365,11 +389,13 @@ class Auth(_Model):
         description="Provider groups whose members are hub admins; under oidc the only way "
         "to admin (hub.admin_users cannot sign in through the provider).",
     )
-    course_groups_prefix: Annotated[str, StringConstraints(pattern=r"^\S{1,64}$")] = Field(
-        "corehour:",
-        description="Only provider groups that start with this give course roles, with it "
-        "taken off (corehour:course-<slug>-instructors); pick one under which only the "
-        "centre's identity admins can make groups.",
+    course_groups_prefix: Annotated[str, StringConstraints(pattern=r"^\S+$", max_length=64)] = (
+        Field(
+            "corehour:",
+            description="Only provider groups that start with this give course roles, with it "
+            "taken off (corehour:course-<slug>-instructors); pick one under which only the "
+            "centre's identity admins can make groups.",
+        )
     )
     adopt_directory_accounts: bool = Field(
         False,

@@ -84,6 +84,23 @@ def cluster_argv(
     return command
 
 
+def accounting_argv(name: str, cluster: Cluster, argv: Sequence[str]) -> list[str]:
+    """The argv that runs an accounting command (``sacct``, ``sacctmgr``) for cluster
+    ``name`` where its records are kept (``Cluster.accounting``).
+
+    Its own slurmdbd: through the cluster's transport, as any of its commands.  The shared
+    one: on the hub host, with ``sacct --clusters NAME`` (sacctmgr's arguments already name
+    the cluster), so a remote cluster that reports to the hub host's slurmdbd costs no trip.
+    """
+    if cluster.accounting_source == "own":
+        return cluster_argv(cluster, argv)
+    command = list(argv)
+    if command and command[0] == "sacct":
+        command.insert(1, f"--clusters={name}")
+    conf = cluster.accounting_slurm_conf or (None if cluster.remote else cluster.slurm_conf)
+    return [*(["env", f"SLURM_CONF={conf}"] if conf else []), *command]
+
+
 def control_dir_problem(name: str, ssh: SshTransport, uid: int | None = None) -> str | None:
     """What is wrong with a cluster's ``ssh.control_dir``, or None.
 

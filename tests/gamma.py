@@ -51,6 +51,7 @@ def gamma_cluster() -> dict:
         "display_name": "Gamma (remote centre)",
         "slurm_conf": GAMMA_SLURM_CONF,
         "ssh": {"host": GAMMA, "user": LOGIN_ACCOUNT},
+        "accounting": "own",
         "partitions": {"cpu": {"display_name": "CPU nodes at gamma"}},
     }
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from types import SimpleNamespace
 
 import pytest
 
@@ -191,3 +192,49 @@ def test_without_remembering_every_sync_reads_again(site):
     for _ in range(3):
         asyncio.run(slurm.sync([Wanted("course-c", "c", ("ann",))], {}))
     assert sacctmgr.count("show") == 3 * len(site.clusters)
+
+
+class AwayCentre(Sacctmgr):
+    """sacctmgr on ``away`` fails the way ssh to a centre that went away does."""
+
+    def __init__(self, away: str):
+        super().__init__(set())
+        self.away = away
+
+    async def __call__(self, argv, timeout: float, input_text: str | None = None):
+        first_line = (input_text or "").partition("\n")[0]
+        if f"cluster={self.away}" in argv or (
+            first_line.startswith("Cluster") and self.away in first_line
+        ):
+            return CommandResult(
+                tuple(argv), 255, "", "Connection timed out during banner exchange"
+            )
+        return await super().__call__(argv, timeout, input_text)
+
+
+def admission_with(sacctmgr: Sacctmgr):
+    from billing_hooks.admission import BillingAdmission
+
+    billing = BillingAdmission(load_site(DEPLOY / "site.example.yaml"), "sqlite://")
+    billing._slurm.run = sacctmgr
+    return billing
+
+
+def test_a_centre_that_is_away_does_not_stop_a_start_on_the_others():
+    """CI found it: with gamma cut, a person new to gamma could start nothing anywhere,
+    because the spawn's association check failed on gamma."""
+    fake = AwayCentre("beta")
+    billing = admission_with(fake)
+    account = SimpleNamespace(name="u-chnew", kind="personal")
+    ready = asyncio.run(billing._ensure_in_slurm("chnew", account, ("alpha", "beta")))
+    assert ready == ("alpha",)
+    assert ("u-chnew", "chnew") in fake.existing["alpha"]
+
+
+def test_a_start_is_refused_when_no_cluster_knows_the_account():
+    from centre.admission import AdmissionRefused
+
+    billing = admission_with(AwayCentre("alpha"))
+    account = SimpleNamespace(name="u-chnew", kind="personal")
+    with pytest.raises(AdmissionRefused, match="u-chnew: sacctmgr on alpha: Connection timed out"):
+        asyncio.run(billing._ensure_in_slurm("chnew", account, ("alpha",)))

@@ -8,6 +8,7 @@ from pydantic import ValidationError
 from centre.site import Cluster, Partition, SshTransport
 from centre.slurm_cli import (
     CommandResult,
+    accounting_argv,
     cluster_argv,
     control_dir_problem,
     failure_reason,
@@ -167,3 +168,55 @@ def test_attack_a_control_dir_others_can_reach_stops_the_hub(tmp_path):
     assert "not to this account" in control_dir_problem("gamma", ssh, uid=12345)
     missing = SshTransport(host="gamma", user="corehour-remote", control_dir="/nonexistent/x")
     assert "make it, mode 0700" in control_dir_problem("gamma", missing)
+
+
+SSH = SshTransport(host="10.77.0.2", user="corehour-remote")
+SACCT = ["sacct", "--json", "--allusers"]
+
+
+def test_a_local_cluster_reads_the_shared_slurmdbd_naming_itself():
+    assert LOCAL.accounting_source == "shared"
+    assert accounting_argv("alpha", LOCAL, SACCT) == [
+        "env", "SLURM_CONF=/etc/corehour/slurm/alpha/slurm.conf",
+        "sacct", "--clusters=alpha", "--json", "--allusers",
+    ]  # fmt: skip
+    # sacctmgr names its cluster in its own arguments.
+    sacctmgr = ["sacctmgr", "-n", "-P", "show", "association", "cluster=alpha"]
+    assert accounting_argv("alpha", LOCAL, sacctmgr)[2:] == sacctmgr
+
+
+def test_a_remote_centre_reads_its_own_accounting_over_its_transport():
+    gamma = Cluster(ssh=SSH, partitions={"cpu": Partition()})
+    assert gamma.accounting_source == "own"
+    argv = accounting_argv("gamma", gamma, SACCT)
+    assert argv == cluster_argv(gamma, SACCT)
+    assert argv[-1] == "sacct --json --allusers" and "10.77.0.2" in argv
+
+
+def test_a_remote_cluster_that_reports_to_the_hub_hosts_slurmdbd_costs_no_trip():
+    federated = Cluster(
+        ssh=SSH,
+        accounting="shared",
+        accounting_slurm_conf="/etc/slurm/federation.conf",
+        partitions={"cpu": Partition()},
+    )
+    assert accounting_argv("delta", federated, SACCT) == [
+        "env", "SLURM_CONF=/etc/slurm/federation.conf",
+        "sacct", "--clusters=delta", "--json", "--allusers",
+    ]  # fmt: skip
+    plain = Cluster(ssh=SSH, accounting="shared", partitions={"cpu": Partition()})
+    assert accounting_argv("delta", plain, SACCT) == ["sacct", "--clusters=delta", *SACCT[1:]]
+
+
+def test_a_local_cluster_may_declare_its_own_accounting():
+    own = Cluster(slurm_conf="/etc/x/slurm.conf", accounting="own", partitions={"cpu": Partition()})
+    assert accounting_argv("x", own, SACCT) == cluster_argv(own, SACCT)
+
+
+def test_an_accounting_conf_without_shared_accounting_is_refused():
+    with pytest.raises(
+        ValidationError, match="accounting_slurm_conf: only used with accounting: shared"
+    ):
+        Cluster(ssh=SSH, accounting_slurm_conf="/etc/slurm/x.conf", partitions={"cpu": Partition()})
+    with pytest.raises(ValidationError, match="accounting"):
+        Cluster(accounting="remote", partitions={"cpu": Partition()})
