@@ -48,6 +48,7 @@ from extensions.courses.store import course_students
 from extensions.sso.discovery import Discovery, DiscoveryError, fetch_discovery
 from extensions.sso.secret_file import SecretFileError, read_secret_file
 from extensions.transfers.hub_api import transfer_handlers
+from spawners.estimates import estimate_handlers
 from voila_apps.catalogue import DEFAULT_CATALOGUE, CatalogueError, load_catalogue
 
 DEFAULT_STATE_DIR = "/var/lib/corehour/hub"
@@ -134,9 +135,12 @@ def apply_site(
 
 
 def update_handlers(c, site: Site) -> None:
-    """corehour's hub API: courses' groups (with billing), and copies between clusters."""
+    """corehour's hub API: courses' groups (with billing), copies between clusters, and the
+    spawn form's start estimates."""
     courses = extra_handlers() if site.billing is not None else []
-    c.JupyterHub.extra_handlers = [*courses, *transfer_handlers(site)]
+    c.JupyterHub.extra_handlers = [*courses, *transfer_handlers(site), *estimate_handlers()]
+    # The copies page is worth a link once there is somewhere to copy to.
+    c.JupyterHub.template_vars.update({"corehour_copies": len(site.clusters) > 1})
 
 
 def hub_db_url(state_dir: str | Path) -> str:

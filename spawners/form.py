@@ -72,8 +72,21 @@ def _price_panel(billing: dict | None) -> str:
   </div>"""
 
 
-def render_options_form(site: Site, billing: dict | None = None) -> str:
-    """The form's fields; with ``billing`` (accounts, prices) it also shows the live price."""
+def _starts_panel(estimates_url: str | None) -> str:
+    if not estimates_url:
+        return ""
+    return """
+  <div class="ch-field ch-wide ch-starts" id="ch-starts" role="status" aria-live="polite">
+    <strong>When and where it would start</strong>
+    <ul id="ch-starts-list"><li>asking the clusters…</li></ul>
+  </div>"""
+
+
+def render_options_form(
+    site: Site, billing: dict | None = None, estimates_url: str | None = None
+) -> str:
+    """The form's fields; with ``billing`` (accounts, prices) it also shows the live price,
+    and with ``estimates_url`` each cluster's expected start (spawners/estimates.py)."""
     profile_name = site.default_profile
     profile = site.profiles[profile_name]
     clusters = site.clusters_for(profile_name)
@@ -94,6 +107,7 @@ def render_options_form(site: Site, billing: dict | None = None) -> str:
             "descriptions": descriptions,
             "names": names,
             "billing": billing,
+            "estimates_url": estimates_url,
         }
     )
     # "</" cannot appear inside the script element, whatever the site file holds.
@@ -106,6 +120,7 @@ def render_options_form(site: Site, billing: dict | None = None) -> str:
   .ch-wide {{ grid-column: 1 / -1; }}
   .ch-price {{ padding: 0.5rem 0.75rem; border-radius: 0.375rem; background: var(--bs-tertiary-bg, #f3f3f3); }}
   .ch-price.ch-short {{ background: var(--bs-warning-bg-subtle, #fff3cd); }}
+  .ch-starts ul {{ margin: 0.25rem 0 0; padding-left: 1.25rem; }}
 </style>
 <div class="ch-form" id="corehour-spawn-form">
   <div class="ch-field">
@@ -125,7 +140,7 @@ def render_options_form(site: Site, billing: dict | None = None) -> str:
   <div class="ch-field">
     <label for="ch-image">Image</label>
     <select class="form-control" id="ch-image" name="image">{_options(image_pairs, profile.image_default)}</select>
-  </div>{_account_field(billing)}{_price_panel(billing)}
+  </div>{_account_field(billing)}{_price_panel(billing)}{_starts_panel(estimates_url)}
 </div>
 <script type="application/json" id="corehour-form-data">{data}</script>
 <script>
@@ -191,13 +206,54 @@ def render_options_form(site: Site, billing: dict | None = None) -> str:
       panel.classList.remove("ch-short");
     }}
   }}
-  byId("ch-profile").addEventListener("change", function () {{ update(); price(); }});
-  ["ch-cluster", "ch-cores", "ch-memory_gb", "ch-gpus", "ch-account"].forEach(function (id) {{
+  // Each cluster's expected start and price, asked of the hub (sbatch --test-only as the
+  // person); the answer of a question overtaken by a newer one is dropped.
+  var asked = 0, timer = null;
+  function starts() {{
+    if (!data.estimates_url) return;
+    clearTimeout(timer);
+    timer = setTimeout(function () {{
+      var ticket = ++asked, query = new URLSearchParams();
+      ["profile", "cluster", "cores", "memory_gb", "walltime_hours", "image"].forEach(function (n) {{
+        query.set(n, byId("ch-" + n).value);
+      }});
+      if (byId("ch-gpus").closest(".ch-field").style.display !== "none") query.set("gpus", byId("ch-gpus").value);
+      var xsrf = (window.jhdata || {{}}).xsrf_token || "";
+      fetch(data.estimates_url + "?" + query.toString(), {{ credentials: "same-origin", headers: {{ "X-XSRFToken": xsrf }} }})
+        .then(function (r) {{ return r.json().then(function (body) {{ return [r.ok, body]; }}); }})
+        .then(function (answer) {{ if (ticket === asked) showStarts(answer[0], answer[1]); }})
+        .catch(function () {{ if (ticket === asked) showStarts(false, {{ message: "the hub did not answer" }}); }});
+    }}, 400);
+  }}
+  function showStarts(ok, body) {{
+    var list = byId("ch-starts-list");
+    list.innerHTML = "";
+    var rows = ok ? body.clusters : [{{ cluster: "", note: body.message || "no estimate" }}];
+    var account = data.billing ? data.billing.accounts.filter(function (a) {{ return a.name === byId("ch-account").value; }})[0] : null;
+    rows.forEach(function (row) {{
+      var li = document.createElement("li"), text = row.cluster ? (data.names.clusters[row.cluster] || row.cluster) + ": " : "";
+      text += row.note;
+      if (data.billing && row.hourly_mc != null) {{
+        text += " · " + (row.hourly_mc / 1000 * (account ? +account.multiplier : 1)).toFixed(3) + " " + data.billing.currency + " per hour";
+      }}
+      if (row.auto_pick && byId("ch-cluster").value === "auto") text += " (auto picks this)";
+      li.textContent = text;
+      li.dataset.cluster = row.cluster || "";
+      li.dataset.state = row.state || "error";
+      list.appendChild(li);
+    }});
+  }}
+  byId("ch-profile").addEventListener("change", function () {{ update(); price(); starts(); }});
+  ["ch-cluster", "ch-cores", "ch-memory_gb", "ch-gpus", "ch-walltime_hours", "ch-image", "ch-account"].forEach(function (id) {{
     var el = byId(id);
-    if (el) {{ el.addEventListener("change", price); el.addEventListener("input", price); }}
+    if (el) {{
+      el.addEventListener("change", function () {{ price(); starts(); }});
+      el.addEventListener("input", function () {{ price(); starts(); }});
+    }}
   }});
   update();
   price();
+  starts();
 }})();
 </script>
 """

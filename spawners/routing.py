@@ -77,3 +77,48 @@ class RecentAnswers:
         self._answers = {k: v for k, v in self._answers.items() if now - v[0] < self.ttl}
         self._answers[key] = (now, answer)
         return answer
+
+
+def start_estimates(
+    candidates: Sequence[str],
+    expected_starts: Mapping[str, datetime | None],
+    now: datetime,
+    hourly_prices: Mapping[str, int],
+    unreachable: Mapping[str, str],
+) -> list[dict]:
+    """What the spawn form shows per cluster: when the job would start there, what an hour
+    costs, and which one ``auto`` would pick — the same rule as :func:`choose_cluster`."""
+    try:
+        pick = choose_cluster(candidates, expected_starts, now, hourly_prices)
+    except NoClusterAvailable:
+        pick = None
+    rows = []
+    for name in candidates:
+        when = expected_starts.get(name)
+        if name in unreachable:
+            state, note = "unreachable", unreachable[name]
+        elif when is None:
+            state, note = "no_answer", "Slurm there cannot take this request now"
+        elif when <= now + START_NOW_SLACK:
+            state, note = "now", "would start now"
+        else:
+            state, note = "later", f"would start in about {_in_words(when - now)}"
+        rows.append(
+            {
+                "cluster": name,
+                "state": state,
+                "note": note,
+                "expected_start": when.isoformat(timespec="seconds") if when else None,
+                "hourly_mc": hourly_prices.get(name),
+                "auto_pick": name == pick,
+            }
+        )
+    return rows
+
+
+def _in_words(wait: timedelta) -> str:
+    minutes = max(1, round(wait.total_seconds() / 60))
+    if minutes < 90:
+        return f"{minutes} min"
+    hours = minutes / 60
+    return f"{hours:.0f} h" if hours < 48 else f"{hours / 24:.0f} days"

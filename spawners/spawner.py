@@ -31,6 +31,7 @@ from functools import partial
 
 from batchspawner import SlurmSpawner
 from jupyterhub.spawner import SpawnException
+from jupyterhub.utils import url_path_join
 from tornado import web
 from traitlets import Any, Bool, Callable, Dict, Float, Integer, List, Unicode, default, observe
 
@@ -47,7 +48,7 @@ from centre.slurm_json import parse_test_only, queue_position
 from . import port_api
 from .apps import AppFiles, app_files
 from .form import render_options_form
-from .routing import NoClusterAvailable, RecentAnswers, choose_cluster
+from .routing import NoClusterAvailable, RecentAnswers, choose_cluster, start_estimates
 from .status_board import StatusBoard
 
 port_api.install()
@@ -95,7 +96,8 @@ async def _apply_options(spawner: CorehourSpawner, user_options: dict) -> None:
         raise web.HTTPError(e.status, str(e)) from None
     spawner.account = admission.account
     spawner.course_materials = admission.materials
-    spawner.request = request
+    # Admission may narrow auto's clusters (to those where Slurm knows the account).
+    spawner.request = admission.request
 
 
 class CorehourSpawner(SlurmSpawner):
@@ -482,7 +484,11 @@ class CorehourSpawner(SlurmSpawner):
             account=self.account or None,
         )
 
-    async def _choose_cluster(self, request: SpawnRequest, script: str) -> str:
+    async def _expected_starts(
+        self, request: SpawnRequest, script: str, clusters: list[str]
+    ) -> dict[str, datetime | None]:
+        """Each cluster's ``sbatch --test-only`` answer for this request, as the person."""
+
         async def expected_start(cluster: str) -> datetime | None:
             result = await run_command(
                 self._as_user(cluster, ["sbatch", "--test-only"]),
@@ -493,6 +499,12 @@ class CorehourSpawner(SlurmSpawner):
 
         shape = (request.partition, request.cores, request.memory_gb, request.gpus,
                  request.walltime_minutes, self.account)  # fmt: skip
+        answers = await asyncio.gather(
+            *(_recent_answers.get((c, *shape), partial(expected_start, c)) for c in clusters)
+        )
+        return dict(zip(clusters, answers, strict=True))
+
+    async def _choose_cluster(self, request: SpawnRequest, script: str) -> str:
         # A cluster the status board just found unreachable is not asked: over ssh the
         # question would wait out the connect timeout for an answer known to be none.
         down = self.board.unreachable()
@@ -505,18 +517,29 @@ class CorehourSpawner(SlurmSpawner):
                 "no_cluster",
                 503,
             )
-        answers = await asyncio.gather(
-            *(_recent_answers.get((c, *shape), partial(expected_start, c)) for c in candidates)
-        )
+        starts = await self._expected_starts(request, script, candidates)
         try:
-            return choose_cluster(
-                candidates,
-                dict(zip(candidates, answers, strict=True)),
-                datetime.now(),
-                self._hourly_prices(request),
-            )
+            return choose_cluster(candidates, starts, datetime.now(), self._hourly_prices(request))
         except NoClusterAvailable as e:
             raise spawn_failed(str(e), "no_cluster", 503) from None
+
+    async def start_estimates(self, request: SpawnRequest) -> list[dict]:
+        """For the spawn form: each candidate cluster's expected start and hourly price for
+        ``request``, asked as ``auto`` would ask (and from the same few-second cache)."""
+        home = pwd.getpwnam(self.user.name).pw_dir
+        script = render_batch_script(self._job_spec(request, home))
+        clusters = request.candidate_clusters if request.cluster == AUTO else (request.cluster,)
+        down = self.board.unreachable()
+        starts = await self._expected_starts(
+            request, script, [c for c in clusters if c not in down]
+        )
+        return start_estimates(
+            clusters,
+            starts,
+            datetime.now(),
+            self._hourly_prices(request),
+            {c: _first_line(down[c]) for c in clusters if c in down},
+        )
 
     def _hourly_prices(self, request: SpawnRequest) -> dict[str, int]:
         """What an hour of this request costs on each candidate cluster (none without billing)."""
@@ -643,7 +666,8 @@ async def _options_form(spawner: CorehourSpawner) -> str:
         # Off the event loop, with a deadline: a ledger that does not answer leaves the form
         # without prices, and with a notice, instead of holding up the hub.
         billing, notice = await spawner.form_billing(spawner.user.name)
-    form = render_options_form(spawner.site_model, billing)
+    estimates_url = url_path_join(spawner.hub.base_url, "api/corehour/start-estimates")
+    form = render_options_form(spawner.site_model, billing, estimates_url)
     for cluster, reason in sorted(spawner.board.unreachable().items()):
         form = (
             '<div class="alert alert-warning" role="status">'

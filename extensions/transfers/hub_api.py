@@ -2,7 +2,8 @@
 
 ``POST`` with ``{"from_cluster", "from_path", "to_cluster", "to_path"}`` starts a copy as the
 person who calls (never anyone else) and answers 202 with its id; ``GET .../<id>`` tells its
-progress.  A person sees only their own copies.  Copies live in the hub process: a hub
+progress, and ``GET`` lists the caller's latest copies.  A person sees only their own copies;
+``/hub/corehour/copies`` is the page for people (page.py).  Copies live in the hub process: a hub
 restart forgets them (the files already copied stay).
 """
 
@@ -21,19 +22,24 @@ from centre.people import account_of, job_refusal
 from centre.site import Site
 
 from .copy import Progress, run_copy
+from .page import CopiesPage
 from .plan import check_request, commands
 
 SUDO = ("sudo", "-n", "-u", "{username}")
-# Per hub process: transfer id -> (person, progress).  Old entries go when it grows.
-_transfers: dict[str, tuple[str, Progress]] = {}
+# Per hub process: transfer id -> (person, what is copied where, progress).  Old entries go
+# when it grows.
+_transfers: dict[str, tuple[str, dict, Progress]] = {}
 _running: set[asyncio.Task] = set()
 KEEP = 1000
 # Four short fields: a body past this is refused before it is parsed.
 MAX_BODY = 4096
+# A person's list shows their latest copies, newest first.
+LISTED = 20
 
 
 def transfer_handlers(site: Site) -> list[tuple[str, type, dict]]:
     return [
+        (r"/corehour/copies", CopiesPage, {"site": site}),
         (r"/api/corehour/transfers", TransfersHandler, {"site": site}),
         (r"/api/corehour/transfers/([A-Za-z0-9_-]{8,64})", TransferHandler, {"site": site}),
     ]
@@ -76,7 +82,13 @@ class TransfersHandler(_PersonHandler):
         if len(_transfers) >= KEEP:
             for old in list(_transfers)[: KEEP // 2]:
                 _transfers.pop(old, None)
-        _transfers[transfer_id] = (person, progress)
+        route = {
+            "from_cluster": request.from_cluster,
+            "from_path": request.from_path,
+            "to_cluster": request.to_cluster,
+            "to_path": request.to_path,
+        }
+        _transfers[transfer_id] = (person, route, progress)
         task = asyncio.ensure_future(run_copy(plan, progress))
         _running.add(task)
         task.add_done_callback(_running.discard)
@@ -85,7 +97,18 @@ class TransfersHandler(_PersonHandler):
             request.from_path, request.to_cluster, request.to_path, transfer_id,
         )  # fmt: skip
         self.set_status(202)
-        self.write(json.dumps({"id": transfer_id, **progress.as_json()}))
+        self.write(json.dumps({"id": transfer_id, **route, **progress.as_json()}))
+
+    def get(self) -> None:
+        """The caller's latest copies, newest first."""
+        person = self.person()
+        mine = [(tid, route, p) for tid, (who, route, p) in _transfers.items() if who == person]
+        latest = list(reversed(mine))[:LISTED]
+        self.write(
+            json.dumps(
+                {"transfers": [{"id": tid, **route, **p.as_json()} for tid, route, p in latest]}
+            )
+        )
 
 
 class TransferHandler(_PersonHandler):
@@ -94,4 +117,5 @@ class TransferHandler(_PersonHandler):
         found = _transfers.get(transfer_id)
         if found is None or found[0] != person:
             raise web.HTTPError(404, "no such copy of yours")
-        self.write(json.dumps({"id": transfer_id, **found[1].as_json()}))
+        _who, route, progress = found
+        self.write(json.dumps({"id": transfer_id, **route, **progress.as_json()}))

@@ -118,3 +118,26 @@ def test_my_usage_shows_a_running_cost_rising_and_statements_that_match_sacct(
     browser.get(f"{portal.url}/services/billing/usage?account={account}")
     bills = browser.find_element(By.ID, "bills").text
     assert job_id in bills
+
+
+def test_the_spawn_form_says_where_and_when_it_would_start(portal, browser):
+    wait = WebDriverWait(browser, 60)
+    log_in(browser, portal, "chtest3")
+    browser.get(f"{portal.url}/hub/spawn/chtest3")
+    listing = wait.until(ready.presence_of_element_located((By.ID, "ch-starts-list")))
+    Select(browser.find_element(By.ID, "ch-profile")).select_by_value("cpu")
+    # Both idle clusters answer, through sbatch --test-only as the person, with their price.
+    wait.until(lambda _: {"alpha", "beta"} <= {
+        li.get_attribute("data-cluster")
+        for li in listing.find_elements(By.CSS_SELECTOR, "li[data-state='now']")
+    })  # fmt: skip
+    text = listing.text
+    assert "would start now" in text and "credits per hour" in text, text
+    assert "(auto picks this)" in text, text
+    shot(browser, "spawn-form-starts")
+
+    # A value past the profile's limit: the list says why, in the allow-list's words.
+    cores = browser.find_element(By.ID, "ch-cores")
+    cores.clear()
+    cores.send_keys("99")
+    wait.until(lambda _: "cores" in listing.text and "1 to 8" in listing.text)

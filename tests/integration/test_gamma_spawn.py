@@ -173,6 +173,15 @@ def test_auto_sends_a_server_to_gamma_when_alpha_and_beta_are_full(portal):
         # Answers from before the fill may be reused for this long (spawners/routing.py).
         time.sleep(ANSWER_TTL_SECONDS)
         token = portal.user_token(PERSON)
+        # What the spawn form shows first: gamma, over ssh, starts now at twice the price.
+        params = {"profile": "cpu", "cluster": "auto", "cores": "1", "memory_gb": "2",
+                  "walltime_hours": "1", "image": "base"}  # fmt: skip
+        estimates = portal.request("GET", "/corehour/start-estimates", token=token, params=params)
+        assert estimates.status_code == 200, estimates.text
+        rows = {row["cluster"]: row for row in estimates.json()["clusters"]}
+        assert rows["gamma"]["state"] == "now" and rows["gamma"]["auto_pick"], rows
+        assert rows["alpha"]["state"] == rows["beta"]["state"] == "later", rows
+        assert rows["gamma"]["hourly_mc"] == GAMMA_RATE_FACTOR * rows["alpha"]["hourly_mc"]
         reply = portal.start_server(PERSON, token, cluster="auto", profile="cpu")
         assert reply.status_code in (201, 202), reply.text
         model = portal.wait_ready(PERSON, timeout=90)

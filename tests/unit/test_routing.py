@@ -5,7 +5,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from spawners.routing import NoClusterAvailable, RecentAnswers, choose_cluster
+from spawners.routing import NoClusterAvailable, RecentAnswers, choose_cluster, start_estimates
 
 NOW = datetime(2026, 11, 26, 12, 0, 0)
 LATER = NOW + timedelta(minutes=30)
@@ -84,3 +84,44 @@ def test_recent_answers_ask_each_cluster_once_per_shape_within_the_ttl():
 
     asyncio.run(run())
     assert asked == ["gamma", "alpha", "gamma", "gamma"]
+
+
+def test_estimates_say_when_each_cluster_starts_its_price_and_autos_pick():
+    rows = start_estimates(
+        ["alpha", "beta", "gamma"],
+        {"alpha": LATER, "beta": NOW, "gamma": NOW},
+        NOW,
+        {"alpha": 1000, "beta": 1500, "gamma": 1200},
+        {},
+    )
+    by_name = {r["cluster"]: r for r in rows}
+    assert [r["cluster"] for r in rows] == ["alpha", "beta", "gamma"]
+    assert by_name["alpha"]["state"] == "later"
+    assert by_name["alpha"]["note"] == "would start in about 30 min"
+    assert by_name["alpha"]["expected_start"] == "2026-11-26T12:30:00"
+    assert by_name["beta"]["state"] == by_name["gamma"]["state"] == "now"
+    assert [r["hourly_mc"] for r in rows] == [1000, 1500, 1200]
+    # Both start now: the cheaper one is what auto would take.
+    assert [r["cluster"] for r in rows if r["auto_pick"]] == ["gamma"]
+
+
+def test_estimates_name_an_unreachable_cluster_and_one_that_cannot_take_the_job():
+    rows = start_estimates(
+        ["alpha", "beta", "gamma"],
+        {"alpha": None, "beta": MUCH_LATER},
+        NOW,
+        {"alpha": 1000},
+        {"gamma": "ssh to 10.77.0.2 failed: Connection timed out"},
+    )
+    by_name = {r["cluster"]: r for r in rows}
+    assert by_name["gamma"]["state"] == "unreachable"
+    assert "Connection timed out" in by_name["gamma"]["note"]
+    assert by_name["alpha"]["state"] == "no_answer"
+    assert by_name["beta"]["note"] == "would start in about 3 h"
+    assert by_name["beta"]["hourly_mc"] is None
+    assert [r["cluster"] for r in rows if r["auto_pick"]] == ["beta"]
+
+
+def test_estimates_with_no_cluster_able_pick_none():
+    rows = start_estimates(["alpha"], {"alpha": None}, NOW, {}, {})
+    assert rows[0]["auto_pick"] is False
