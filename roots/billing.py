@@ -5,12 +5,14 @@ The hub starts it as ``python -m roots.billing --site SITE`` (roots/hub.py).
 
 from billing_hooks.service.app import main
 from extensions.courses.service_plugin import CoursesPlugin
+from roots.malloc import limit_malloc_arenas
 
 PLUGINS = [CoursesPlugin()]
 
 
 def run() -> None:
     """``corehour-billing``: the service, as ``python -m roots.billing`` starts it."""
+    limit_malloc_arenas()  # its meter and pages work on threads (roots/malloc.py)
     main(PLUGINS)
 
 

@@ -10,6 +10,10 @@ from pathlib import Path
 
 from centre.site import DEFAULT_SITE, load_site_or_exit
 from roots.hub import DEFAULT_STATE_DIR, apply_site, config_d, gather
+from roots.malloc import limit_malloc_arenas
+
+# Before the hub starts its thread pools (roots/malloc.py says why).
+limit_malloc_arenas()
 
 c = get_config()  # noqa: F821 (provided by JupyterHub)
 site_path = os.environ.get("COREHOUR_SITE", DEFAULT_SITE)
