@@ -24,9 +24,22 @@ from tests.harness import DEPLOY, slurm
 SUDO = ("sudo", "-n", "-u", "{username}")
 
 
+CHECK_ACCOUNT = "gamma-check"
+
+
 @pytest.fixture(scope="module")
 def person(users):
-    return users[0]
+    """A person who may submit on gamma under an account of this module's own: the default
+    account is held whenever a billed portal has run against gamma (unbilled jobs are
+    refused), and these checks must not depend on which tests ran before."""
+    name = users[0]
+    for argv in (
+        ("sacctmgr", "-i", "add", "account", CHECK_ACCOUNT, "cluster=gamma"),
+        ("sacctmgr", "-i", "add", "user", name, f"account={CHECK_ACCOUNT}", "cluster=gamma"),
+    ):
+        reply = on_gamma(*argv)
+        assert reply.returncode == 0 or "Nothing new added" in reply.stdout, reply.stderr
+    return name
 
 
 def test_the_portal_reaches_gammas_login_node_with_its_key_and_gammas_pinned_host_key(clusters):
@@ -66,7 +79,7 @@ def test_gammas_slurm_does_not_answer_the_hub_hosts_munge(clusters):
 def test_a_persons_job_runs_on_gamma_and_writes_into_gammas_home_not_the_hubs(person):
     marker = f"gamma-check-{os.getpid()}"
     reply = on_gamma(
-        "sbatch", "--wait", "--parsable", f"--chdir=/home/{person}",
+        "sbatch", "--wait", "--parsable", f"--account={CHECK_ACCOUNT}", f"--chdir=/home/{person}",
         f"--output=/home/{person}/{marker}.out", "--wrap", "hostname; id -un",
         as_person=person,
     )  # fmt: skip
