@@ -36,9 +36,11 @@ from billing_hooks.db import (
 from billing_hooks.enforce import Enforcer
 from billing_hooks.hub_client import HubClient
 from billing_hooks.meter import Meter
+from billing_hooks.metrics import BillingMetrics
 from billing_hooks.rates_sync import store_rates
 from billing_hooks.service import api, pages
 from billing_hooks.service.context import Context
+from billing_hooks.service.metrics_page import MetricsHandler
 from billing_hooks.service.plugin import ServicePlugin
 from billing_hooks.slurm_accounts import SlurmAccounts
 from centre.logs import configure_process
@@ -78,12 +80,16 @@ def _pattern(path: str) -> str:
 
 
 def make_app(
-    ctx: Context, cookie_secret: bytes, plugins: list[ServicePlugin] = ()
+    ctx: Context,
+    cookie_secret: bytes,
+    plugins: list[ServicePlugin] = (),
+    metrics: BillingMetrics | None = None,
 ) -> tuple[web.Application, list[Callable[[], Awaitable[object]]]]:
     """The service's web application, and the plugins' steps for each meter cycle."""
     p = ctx.prefix
     mine = {"ctx": ctx}
     handlers = [
+        (f"{p}metrics", MetricsHandler, {"metrics": metrics or BillingMetrics()}),
         (p, web.RedirectHandler, {"url": f"{p}usage"}),
         (f"{p}oauth_callback", HubOAuthCallbackHandler),
         (f"{p}usage", pages.UsagePage, mine),
@@ -122,10 +128,15 @@ def api_routes(plugins: list[ServicePlugin] = ()) -> dict[str, type[web.RequestH
 
 
 async def meter_loop(
-    meter: Meter, enforcer: Enforcer, steps: list[Callable[[], Awaitable[object]]], interval: float
+    meter: Meter,
+    enforcer: Enforcer,
+    steps: list[Callable[[], Awaitable[object]]],
+    interval: float,
+    metrics: BillingMetrics | None = None,
 ) -> None:
     while True:
         started = time.monotonic()
+        report = plan = None
         try:
             report = await meter.cycle()
             log.info(
@@ -136,11 +147,14 @@ async def meter_loop(
                 len(report.errors),
                 time.monotonic() - started,
             )
-            await enforcer.run()
+            plan = await enforcer.run()
             for step in steps:
                 await step()
         except Exception:
             log.exception("meter cycle failed; retrying at the next one")
+        if metrics is not None:
+            thresholds = meter.site.billing.warn_at_percent
+            metrics.record(time.monotonic() - started, report, plan, thresholds)
         await asyncio.sleep(max(0.0, interval - (time.monotonic() - started)))
 
 
@@ -193,14 +207,15 @@ async def serve(site: Site, cookie_secret_file: Path, plugins: list[ServicePlugi
     hub = HubClient(os.environ["JUPYTERHUB_API_URL"], os.environ["JUPYTERHUB_API_TOKEN"])
     slurm = SlurmAccounts(site)
     ctx = Context(site, sessions, rates, hub, slurm, prefix, url_path_join(hub_base, "hub/"))
-    app, plugin_steps = make_app(ctx, load_cookie_secret(cookie_secret_file), plugins)
+    metrics = BillingMetrics()
+    app, plugin_steps = make_app(ctx, load_cookie_secret(cookie_secret_file), plugins, metrics)
     bind = urlparse(os.environ.get("JUPYTERHUB_SERVICE_URL", "http://127.0.0.1:10101"))
     app.listen(bind.port or 80, bind.hostname or "127.0.0.1", max_body_size=1024 * 1024)
     log.info("billing service on %s%s", bind.geturl(), prefix)
     meter = Meter(site, sessions, rates)
     enforcer = Enforcer(site, sessions, hub, slurm, ctx.usage_url)
     try:
-        await meter_loop(meter, enforcer, plugin_steps, site.billing.meter_interval)
+        await meter_loop(meter, enforcer, plugin_steps, site.billing.meter_interval, metrics)
     except asyncio.CancelledError:
         log.info("billing service stopping")
 
