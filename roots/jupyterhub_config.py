@@ -11,9 +11,13 @@ from pathlib import Path
 from centre.site import DEFAULT_SITE, load_site_or_exit
 from roots.hub import DEFAULT_STATE_DIR, apply_site, config_d, gather
 from roots.malloc import limit_malloc_arenas
+from spawners import board_metrics
+from spawners.spawner import status_boards
 
 # Before the hub starts its thread pools (roots/malloc.py says why).
 limit_malloc_arenas()
+# Jobs by state per cluster on /hub/metrics, from the status board's own queries.
+board_metrics.register(status_boards)
 
 c = get_config()  # noqa: F821 (provided by JupyterHub)
 site_path = os.environ.get("COREHOUR_SITE", DEFAULT_SITE)

@@ -56,6 +56,13 @@ port_api.install()
 _JOB_NAME_CHARS = frozenset(string.ascii_lowercase + string.digits + "-")
 _sites: dict[str, Site] = {}
 _boards: dict[str, StatusBoard] = {}
+
+
+def status_boards() -> list[StatusBoard]:
+    """The hub's status boards (one per site), for its metrics."""
+    return list(_boards.values())
+
+
 _public_sites: dict[str, str] = {}
 # --test-only answers, shared by every spawner of this hub (spawners/routing.py).
 _recent_answers = RecentAnswers()

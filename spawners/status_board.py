@@ -92,6 +92,10 @@ class StatusBoard:
             self._latest[cluster] = snap
         return snap
 
+    def latest(self) -> dict[str, Snapshot]:
+        """Each cluster's newest answer (or failure to answer), for metrics and pages."""
+        return dict(self._latest)
+
     def unreachable(self, within: float = 60.0) -> dict[str, str]:
         """Clusters whose latest answer, at most ``within`` seconds old, was no answer: why."""
         now = self.clock()

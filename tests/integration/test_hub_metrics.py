@@ -1,0 +1,46 @@
+"""The hub's /hub/metrics carries each cluster's queue by state, from the status board's own
+squeue: a scraper adds no Slurm query."""
+
+import time
+
+import requests
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.integration.test_billing_metrics import metrics_token, series
+
+PERSON = "chtest1"
+
+
+def test_a_running_server_shows_in_its_clusters_queue_on_hub_metrics(portal):
+    scraper = metrics_token(portal)
+    token = portal.user_token(PERSON)
+    reply = portal.start_server(PERSON, token, cluster="alpha", profile="cpu")
+    assert reply.status_code in (201, 202), reply.text
+    portal.wait_ready(PERSON, timeout=90)
+    deadline = time.monotonic() + 30
+    while True:
+        reply = requests.get(
+            f"{portal.url}/hub/metrics", headers={"Authorization": f"token {scraper}"}, timeout=30
+        )
+        assert reply.status_code == 200, reply.text[:300]
+        got = series(reply.text)
+        running = got.get(("corehour_cluster_jobs", (("cluster", "alpha"), ("state", "RUNNING"))))
+        if running:
+            break
+        assert time.monotonic() < deadline, sorted(k for k in got if "corehour" in k[0])
+        time.sleep(1)
+    assert running >= 1
+    assert got["corehour_cluster_reachable", (("cluster", "alpha"),)] == 1
+    assert got["corehour_cluster_queries_total", (("cluster", "alpha"),)] >= 1
+    # JupyterHub's own series are still there beside ours.
+    names = {family.name for family in text_string_to_metric_families(reply.text)}
+    assert "jupyterhub_running_servers" in names
+
+
+def test_hub_metrics_refuse_a_persons_token(portal, tokens):
+    reply = requests.get(
+        f"{portal.url}/hub/metrics",
+        headers={"Authorization": f"token {tokens[PERSON]}"},
+        timeout=30,
+    )
+    assert reply.status_code == 403
