@@ -45,6 +45,7 @@ from extensions.courses.roles import hub_roles
 from extensions.courses.spawn_rules import CourseAdmission
 from extensions.courses.sso_sync import make_post_auth_hook
 from extensions.courses.store import course_students
+from extensions.monitoring.page import overview_handlers
 from extensions.sso.discovery import Discovery, DiscoveryError, fetch_discovery
 from extensions.sso.secret_file import SecretFileError, read_secret_file
 from extensions.transfers.hub_api import transfer_handlers
@@ -138,7 +139,12 @@ def update_handlers(c, site: Site) -> None:
     """corehour's hub API: courses' groups (with billing), copies between clusters, and the
     spawn form's start estimates."""
     courses = extra_handlers() if site.billing is not None else []
-    c.JupyterHub.extra_handlers = [*courses, *transfer_handlers(site), *estimate_handlers()]
+    c.JupyterHub.extra_handlers = [
+        *courses,
+        *transfer_handlers(site),
+        *estimate_handlers(),
+        *overview_handlers(site),
+    ]
     # The copies page is worth a link once there is somewhere to copy to.
     c.JupyterHub.template_vars.update({"corehour_copies": len(site.clusters) > 1})
 
