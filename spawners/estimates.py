@@ -16,9 +16,9 @@ import json
 from jupyterhub.apihandlers.base import APIHandler
 from tornado import web
 
-from centre.options import OptionError, validate_user_options
+from centre.options import OptionError, options_from_form
 
-from .spawner import person_refusal
+from .spawner import checked_request
 
 ROUTE = r"/api/corehour/start-estimates"
 # The form's fields are short: a query past this is refused before it is read.
@@ -40,18 +40,15 @@ class StartEstimatesHandler(APIHandler):
             raise web.HTTPError(403, f"start estimates need the scope servers!user={user.name}")
         if len(self.request.query) > MAX_QUERY:
             raise web.HTTPError(413, f"the query is over {MAX_QUERY} bytes")
-        fields = {}
-        for key, values in self.request.query_arguments.items():
-            if len(values) != 1:
-                raise web.HTTPError(400, f"{key[:40]}: send exactly one value")
-            fields[key] = values[0].decode("utf-8", "replace")
-        spawner = user.spawner
-        refusal = person_refusal(spawner)
-        if refusal is not None:
-            raise web.HTTPError(403, refusal)
+        query = {
+            key: [value.decode("utf-8", "replace") for value in values]
+            for key, values in self.request.query_arguments.items()
+        }
         try:
-            request = validate_user_options(fields, spawner.site_model)
+            fields = options_from_form(query)  # one value per field, as the form sends
         except OptionError as e:
             raise web.HTTPError(400, str(e)) from None
+        spawner = user.spawner
+        request = checked_request(spawner, fields)
         rows = await spawner.start_estimates(request)
         self.finish(json.dumps({"profile": request.profile, "clusters": rows}))

@@ -89,14 +89,20 @@ def person_refusal(spawner: CorehourSpawner) -> str | None:
     )
 
 
-async def _apply_options(spawner: CorehourSpawner, user_options: dict) -> None:
+def checked_request(spawner: CorehourSpawner, user_options: dict) -> SpawnRequest:
+    """``user_options`` through the allow-list, for a person who may run jobs at all; else
+    the HTTP refusal a start would give (403 for the person, 400 naming the field)."""
     refusal = person_refusal(spawner)
     if refusal is not None:
         raise web.HTTPError(403, refusal)
     try:
-        request = validate_user_options(user_options, spawner.site_model)
+        return validate_user_options(user_options, spawner.site_model)
     except OptionError as e:
         raise web.HTTPError(400, str(e)) from None
+
+
+async def _apply_options(spawner: CorehourSpawner, user_options: dict) -> None:
+    request = checked_request(spawner, user_options)
     try:
         admission = await admit(spawner.admission, Admission(spawner.user.name, request))
     except AdmissionRefused as e:
