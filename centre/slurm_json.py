@@ -153,6 +153,13 @@ class _SacctJob(msgspec.Struct):
     exit_code: Any = None
 
 
+class _SacctUsageJob(_SacctJob):
+    """A job with what its steps used: the My jobs page reads efficiency from it."""
+
+    cluster: Any = None
+    steps: Any = None
+
+
 class _SqueueDocument(msgspec.Struct):
     jobs: list[_SqueueJob]
     errors: Any = None
@@ -163,23 +170,31 @@ class _SacctDocument(msgspec.Struct):
     errors: Any = None
 
 
+class _SacctUsageDocument(msgspec.Struct):
+    jobs: list[_SacctUsageJob]
+    errors: Any = None
+
+
 _DECODERS = {
     "squeue": msgspec.json.Decoder(_SqueueDocument),
     "sacct": msgspec.json.Decoder(_SacctDocument),
+    # sacct with each job's steps, which the meter never needs and would only pay to decode.
+    "sacct-steps": msgspec.json.Decoder(_SacctUsageDocument),
 }
 
 
 def slurm_jobs(text: str | bytes, command: str) -> list[dict]:
-    """The jobs of ``squeue --json`` or ``sacct --json`` (``command``) output, each a dict of
-    the fields corehour reads; SlurmOutputError for output that is not such JSON, or that
+    """The jobs of ``squeue --json`` or ``sacct --json`` (``command``: "squeue", "sacct", or
+    "sacct-steps" to keep each job's steps too) output, each a dict of the fields corehour reads; SlurmOutputError for output that is not such JSON, or that
     reports errors (Slurm 22.05 can exit 0 with an error list when the controller is down)."""
+    program = command.split("-")[0]
     try:
         document = _decode(text, _DECODERS[command])
     except msgspec.MsgspecError as e:
-        raise SlurmOutputError(f"{command} --json printed something unreadable: {e}") from None
+        raise SlurmOutputError(f"{program} --json printed something unreadable: {e}") from None
     errors = [e for e in document.errors or () if not _nothing_found(e)]
     if errors:
-        raise SlurmOutputError(f"{command} --json reported errors: {errors}")
+        raise SlurmOutputError(f"{program} --json reported errors: {errors}")
     return [msgspec.structs.asdict(job) for job in document.jobs]
 
 

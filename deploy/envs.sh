@@ -34,6 +34,7 @@ PIP_VERSION=26.3
 RECIPE_VERSION=1
 REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 IMAGES_DIR=$REPO_ROOT/images
+LABEXTENSION_DIR=$IMAGES_DIR/labextension/prebuilt
 STAMP=.corehour-stamp
 # shellcheck source=deploy/common.sh
 . "$REPO_ROOT/deploy/common.sh" # say, die
@@ -282,6 +283,15 @@ install_image() {
 	for overlay in $(overlay_dirs "$name"); do
 		step "copy ${overlay#"$REPO_ROOT"/} into the venv" cp -R "$overlay/." "$venv/etc/"
 	done
+	# JupyterLab's status bar item for the job's live use (built once, from source, by
+	# images/labextension/build.sh; JupyterLab loads a prebuilt extension from this folder).
+	mkdir -p "$venv/share/jupyter/labextensions/@corehour"
+	step "copy images/labextension/prebuilt into the venv" \
+		cp -R "$LABEXTENSION_DIR/." "$venv/share/jupyter/labextensions/@corehour/usage/"
+	# JupyterLab's settings for every person: no news pop-up (the jobs reach no news feed).
+	mkdir -p "$venv/share/jupyter/lab/settings"
+	step "copy images/labextension/overrides.json into the venv" \
+		cp "$LABEXTENSION_DIR/../overrides.json" "$venv/share/jupyter/lab/settings/overrides.json"
 	return 0
 }
 
@@ -349,6 +359,8 @@ image_stamp_text() {
 		printf '%s sha256 %s\n' "${f#"$REPO_ROOT"/}" \
 			"$(cd "$f" && find . -type f | LC_ALL=C sort | xargs -r sha256sum | sha256sum | cut -c1-64)"
 	done
+	printf 'labextension sha256 %s\n' \
+		"$(cd "$LABEXTENSION_DIR/.." && find prebuilt overrides.json -type f | LC_ALL=C sort | xargs -r sha256sum | sha256sum | cut -c1-64)"
 	pin=$(torch_pin "$name")
 	[ -n "$pin" ] && printf 'torch wheel %s\n' "$(basename "$(local_torch_wheel "$pin")" 2>/dev/null)"
 	return 0

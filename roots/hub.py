@@ -45,6 +45,7 @@ from extensions.courses.roles import hub_roles
 from extensions.courses.spawn_rules import CourseAdmission
 from extensions.courses.sso_sync import make_post_auth_hook
 from extensions.courses.store import course_students
+from extensions.monitoring.jobs_page import jobs_handlers
 from extensions.monitoring.page import overview_handlers
 from extensions.sso.discovery import Discovery, DiscoveryError, fetch_discovery
 from extensions.sso.secret_file import SecretFileError, read_secret_file
@@ -144,6 +145,7 @@ def update_handlers(c, site: Site) -> None:
         *transfer_handlers(site),
         *estimate_handlers(),
         *overview_handlers(site),
+        *jobs_handlers(site),
     ]
     # The copies page is worth a link once there is somewhere to copy to.
     c.JupyterHub.template_vars.update({"corehour_copies": len(site.clusters) > 1})

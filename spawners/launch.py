@@ -32,6 +32,9 @@ import urllib.error
 import urllib.request
 from urllib.parse import urlparse, urlunparse
 
+# The folder deploy/envs.sh installs the app code into: this file is its spawners/launch.py.
+APP_CODE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
 
 def free_port() -> int:
     with socket.socket() as probe:
@@ -74,6 +77,9 @@ def main(argv: list[str]) -> None:
     # As if the server had been started directly: its own folder first on the path, not this
     # one (whose modules must not shadow anything the server imports).
     sys.path[0] = os.path.dirname(os.path.abspath(argv[0]))
+    # Last on the server's path (never the kernels'), so the image's server config can load
+    # corehour's server extensions (voila_apps/kit/usage_server.py) from the installed app code.
+    sys.path.append(APP_CODE_ROOT)
     runpy.run_path(argv[0], run_name="__main__")
 
 

@@ -1,0 +1,113 @@
+"""``/hub/corehour/jobs``: My jobs, every job of the person on every cluster, with how well each
+ended one used what it paid for and what the idle part cost.
+
+Slurm's accounting is the truth: one ``sacct --json`` per cluster for the person's jobs of the
+last week, where that cluster keeps its records (``accounting_argv``), all clusters at once.
+``/hub/api/corehour/jobs`` answers the same as JSON.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+
+from jupyterhub.handlers.base import BaseHandler
+from tornado import web
+
+from centre.pricing import RateBook
+from centre.site import Site
+from centre.slurm_cli import accounting_argv, failure_reason, run_command
+from centre.slurm_json import SlurmOutputError, slurm_jobs, slurm_text
+
+from .efficiency import Efficiency, JobUse, efficiency, job_use, waste_in_words
+from .overview import wait_in_words
+
+SLURM_TIMEOUT = 30.0
+WINDOW = "now-7days"
+
+
+def jobs_handlers(site: Site) -> list[tuple[str, type, dict]]:
+    settings = {"site": site, "rates": RateBook.from_site(site.billing) if site.billing else None}
+    return [
+        (r"/corehour/jobs", MyJobsPage, settings),
+        (r"/api/corehour/jobs", MyJobsApi, settings),
+    ]
+
+
+class _MyJobs(BaseHandler):
+    def initialize(self, site: Site, rates: RateBook | None) -> None:
+        self.site = site
+        self.rates = rates or RateBook({})
+
+    async def rows(self) -> tuple[list[dict], list[str]]:
+        """Every job of the person, newest first, and a sentence per cluster that did not answer."""
+        answers = await asyncio.gather(*(self._cluster_jobs(name) for name in self.site.clusters))
+        rows = [row for jobs, _ in answers for row in jobs]
+        rows.sort(key=lambda row: (row["start"] or 2**62, row["job_id"]), reverse=True)
+        return rows, [problem for _, problem in answers if problem]
+
+    async def _cluster_jobs(self, name: str) -> tuple[list[dict], str]:
+        cluster = self.site.clusters[name]
+        argv = ["sacct", "--json", "--user", self.current_user.name, "--starttime", WINDOW]
+        result = await run_command(accounting_argv(name, cluster, argv), timeout=SLURM_TIMEOUT)
+        if not result.ok:
+            return [], f"{name}: {failure_reason(cluster, result)}"
+        try:
+            raw_jobs = await asyncio.to_thread(slurm_jobs, result.stdout, "sacct-steps")
+        except SlurmOutputError as e:
+            return [], f"{name}: {e}"
+        # Slurm 22.05's sacct ignores --user when it prints JSON and lists everyone's jobs:
+        # only the person's own rows may reach the page.
+        person = self.current_user.name
+        uses = [job_use(raw, name) for raw in raw_jobs if slurm_text(raw.get("user")) == person]
+        return [_row(use, efficiency(use, self.rates)) for use in uses if use.job_id], ""
+
+
+class MyJobsPage(_MyJobs):
+    @web.authenticated
+    async def get(self) -> None:
+        rows, problems = await self.rows()
+        html = await self.render_template(
+            "corehour-jobs.html", jobs=rows, problems=problems, now=int(time.time())
+        )
+        self.finish(html)
+
+
+class MyJobsApi(_MyJobs):
+    @web.authenticated
+    async def get(self) -> None:
+        rows, problems = await self.rows()
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps({"jobs": rows, "problems": problems}))
+
+
+def _row(use: JobUse, result: Efficiency | None) -> dict:
+    row = {
+        "cluster": use.cluster,
+        "job_id": use.job_id,
+        "name": use.name,
+        "partition": use.partition,
+        "account": use.account,
+        "state": use.state,
+        "start": use.start,
+        "end": use.end,
+        "elapsed_s": use.elapsed_s,
+        "elapsed": wait_in_words(use.elapsed_s),
+        "cores": use.cores,
+        "memory_gb": round(use.memory_mb / 1024, 2),
+        "gpus": use.gpus,
+        "efficiency": None,
+    }
+    if result is not None:
+        row["efficiency"] = {
+            "cpu_percent": result.cpu_percent,
+            "memory_percent": result.memory_percent,
+            "idle_cores": result.idle_cores,
+            "unused_memory_gb": result.unused_memory_gb,
+            "waste_mc": result.waste_mc,
+            "waste_credits": None if result.waste_credits is None else str(result.waste_credits),
+            "waste": waste_in_words(use, result, wait_in_words),
+            "gpu_note": result.gpu_note,
+        }
+    return row

@@ -1,0 +1,94 @@
+"""A running server's own use in JupyterLab's status bar: CPU and memory against what the Slurm
+job was given, moved by a CPU-burning cell; and My jobs after a job ends."""
+
+import json
+import os
+import pwd
+from pathlib import Path
+
+import pytest
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.support.ui import WebDriverWait
+
+from tests.browser.helpers import log_in, shot
+from tests.harness import alive_jobs
+
+pytestmark = pytest.mark.browser
+
+USER = "chtest3"
+BURN = "import time\nt = time.time()\nwhile time.time() - t < 90:\n    pass"
+GIB = 1024**3
+
+
+def notebook_with(home: Path, name: str, code: str) -> None:
+    cell = {"cell_type": "code", "metadata": {}, "outputs": [], "execution_count": None}
+    notebook = {
+        "cells": [{**cell, "source": code}],
+        "metadata": {
+            "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}
+        },
+        "nbformat": 4,
+        "nbformat_minor": 5,
+    }
+    path = home / name
+    path.write_text(json.dumps(notebook))
+    owner = pwd.getpwnam(USER)
+    os.chown(path, owner.pw_uid, owner.pw_gid)
+
+
+def usage(browser) -> dict:
+    item = browser.find_element(By.CSS_SELECTOR, "#jp-main-statusbar .ch-usage")
+    return {
+        "state": item.get_attribute("data-state"),
+        "cpu_used": item.get_attribute("data-cpu-used"),
+        "cpu_allocated": item.get_attribute("data-cpu-allocated"),
+        "mem_used": item.get_attribute("data-mem-used"),
+        "mem_limit": item.get_attribute("data-mem-limit"),
+        "text": item.text,
+    }
+
+
+def test_the_status_bar_shows_the_jobs_use_and_a_busy_cell_moves_it(portal, tokens, browser):
+    home = Path(pwd.getpwnam(USER).pw_dir)
+    notebook_with(home, "burn.ipynb", BURN)
+    started = portal.start_server(
+        USER, tokens[USER], profile="cpu", cluster="alpha", cores=2, memory_gb=2
+    )
+    assert started.status_code in (201, 202), started.text
+    portal.wait_ready(USER, timeout=120)
+    (job,) = alive_jobs("alpha", USER)
+    assert "cpu=2" in job["tres_alloc_str"]
+
+    wait = WebDriverWait(browser, 90)
+    log_in(browser, portal, USER)
+    browser.set_window_size(1280, 900)
+    browser.get(f"{portal.url}/user/{USER}/lab/tree/burn.ipynb?reset")
+    wait.until(lambda b: (u := usage(b))["state"] == "ok" and u["cpu_used"] != "")
+    quiet = usage(browser)
+    assert quiet["cpu_allocated"] == "2", quiet
+    assert int(quiet["mem_limit"]) == 2 * GIB, quiet  # the job's --mem, not the node's memory
+    assert 0 < int(quiet["mem_used"]) < 2 * GIB
+    assert quiet["text"].startswith("CPU ") and "/ 2 cores" in quiet["text"], quiet
+    assert "/ 2.00 GiB" in quiet["text"] and "No GPU" in quiet["text"], quiet
+    assert float(quiet["cpu_used"]) < 0.5, quiet  # nothing runs yet
+    shot(browser, "status-bar-quiet")
+
+    # Run the burning cell, as a person would: click into it and press Shift+Enter.
+    editor = wait.until(
+        lambda b: b.find_element(By.CSS_SELECTOR, ".jp-Notebook .jp-Cell .cm-content")
+    )
+    wait.until(lambda b: "Idle" in b.find_element(By.ID, "jp-main-statusbar").text)
+    editor.click()
+    editor.send_keys(Keys.SHIFT, Keys.ENTER)
+    busy = wait.until(lambda b: (u := usage(b))["cpu_used"] and float(u["cpu_used"]) >= 0.7 and u)
+    assert busy["text"].startswith(f"CPU {float(busy['cpu_used']):.2f} / 2 cores"), busy
+    shot(browser, "status-bar-busy")
+    # On a phone JupyterLab hides its status bar; a strip at the bottom shows the same reading.
+    browser.set_window_size(390, 844)
+    top = wait.until(lambda b: (e := b.find_element(By.ID, "ch-usage-phone")).is_displayed() and e)
+    assert top.text.startswith("CPU ") and "/ 2 cores" in top.text, top.text
+    shot(browser, "status-bar-busy-phone")
+    browser.set_window_size(1280, 900)
+    portal.stop_server(USER)
+    portal.wait_gone(USER, timeout=60)

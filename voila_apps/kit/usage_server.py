@@ -1,0 +1,37 @@
+"""A Jupyter server extension: ``GET api/corehour/usage``, the job's live use of what it was given.
+
+Every notebook and app server loads it (images/*/etc/jupyter/jupyter_server_config.json).
+JupyterLab's status bar (images/labextension) and the apps' job panels poll it.  The numbers
+are the Slurm job's, not the server process's: see centre/job_usage.py.
+"""
+
+from __future__ import annotations
+
+import json
+
+from jupyter_server.base.handlers import APIHandler
+from jupyter_server.utils import url_path_join
+from tornado import web
+
+from centre.job_usage import UsageMeter
+
+ROUTE = "api/corehour/usage"
+
+
+class UsageHandler(APIHandler):
+    @web.authenticated
+    def get(self) -> None:
+        meter: UsageMeter = self.settings["corehour_usage_meter"]
+        self.set_header("Cache-Control", "no-store")
+        self.finish(json.dumps(meter.read().as_json()))
+
+
+def _load_jupyter_server_extension(server_app) -> None:
+    web_app = server_app.web_app
+    web_app.settings["corehour_usage_meter"] = UsageMeter()
+    route = url_path_join(web_app.settings["base_url"], ROUTE)
+    web_app.add_handlers(".*$", [(route, UsageHandler)])
+
+
+def _jupyter_server_extension_points() -> list[dict]:
+    return [{"module": __name__}]
