@@ -13,14 +13,18 @@ and keeps the previous CPU reading, because a rate needs two.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import time
-from collections.abc import Callable, Mapping
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
+HISTORY_STEP_SECONDS = 55
+HISTORY_LENGTH = 70
 _JOB_FOLDER = re.compile(r"job_(\d+)")
 
 
@@ -53,6 +57,7 @@ class Reading:
     gpus: list[GpuReading] = field(default_factory=list)
     gpu_note: str = ""
     source: str = "processes"
+    idle_notice: str = ""
 
     def as_json(self) -> dict:
         return {
@@ -64,6 +69,7 @@ class Reading:
             "gpus": [asdict(gpu) for gpu in self.gpus],
             "gpu_note": self.gpu_note,
             "source": self.source,
+            "idle_notice": self.idle_notice,
         }
 
 
@@ -154,6 +160,38 @@ def used_cores(previous: tuple[float, float] | None, now: tuple[float, float]) -
     return round(max(0.0, now[0] - previous[0]) / elapsed, 2)
 
 
+IDLE_WINDOW_SECONDS = 3600
+IDLE_SHARE = 0.10
+
+
+def idle_notice(history: Sequence[tuple[float, float]], allocated: int | None) -> str:
+    """A nudge when the job used under 10 % of its cores over the last full hour.
+
+    ``history``: (monotonic seconds, CPU seconds) readings, oldest first, one a minute or so.
+    """
+    if not allocated or len(history) < 2:
+        return ""
+    now_t, now_cpu = history[-1]
+    older = [(t, cpu) for t, cpu in history if now_t - t >= IDLE_WINDOW_SECONDS]
+    if not older:
+        return ""  # not an hour of readings yet
+    then_t, then_cpu = older[-1]
+    average = max(0.0, now_cpu - then_cpu) / (now_t - then_t)
+    if average >= IDLE_SHARE * allocated:
+        return ""
+    smaller = max(1, math.ceil(average * 2))
+    advice = (
+        f" {smaller} core{'s' if smaller != 1 else ''} would do for work like this."
+        if smaller < allocated
+        else ""
+    )
+    return (
+        f"In the last hour this server used {average:.2f} of its {allocated} cores on average "
+        f"(under {IDLE_SHARE:.0%}), and every core costs the same busy or idle. Stop it when "
+        f"you are done, or start it smaller next time.{advice}"
+    )
+
+
 def visible_gpu_indices(allocated: tuple[str, ...], uuids_by_index: Mapping[int, str]) -> list[int]:
     """The node's GPU indices that the job was given, named either by index or by UUID."""
     wanted = set(allocated)
@@ -229,6 +267,8 @@ class UsageMeter:
         self.nvml = nvml
         self._previous: tuple[float, float] | None = None
         self._last: Reading | None = None
+        # (monotonic, CPU seconds) about once a minute, for the last hour and a bit
+        self._history: deque[tuple[float, float]] = deque(maxlen=HISTORY_LENGTH)
         self._cgroup = self._find_cgroup(cgroup_root, proc_self_cgroup)
 
     def _find_cgroup(self, root: Path, proc_self_cgroup: Path) -> tuple[str, Path, str] | None:
@@ -262,15 +302,19 @@ class UsageMeter:
         now = (cpu_seconds, self.clock())
         rate = used_cores(self._previous, now)
         self._previous = now
+        if not self._history or now[1] - self._history[-1][0] >= HISTORY_STEP_SECONDS:
+            self._history.append((now[1], now[0]))
+        allocated = self.allocation.cores or cpuset_cores
         gpus, note = read_gpus(self.allocation.gpus, self.nvml)
         self._last = Reading(
             used_cores=rate,
-            allocated_cores=self.allocation.cores or cpuset_cores,
+            allocated_cores=allocated,
             memory_used_bytes=memory_used,
             memory_limit_bytes=limit or self.allocation.memory_bytes,
             gpus=gpus,
             gpu_note=note,
             source=source,
+            idle_notice=idle_notice([*self._history, (now[1], now[0])], allocated),
         )
         return self._last
 

@@ -48,8 +48,9 @@ clean_environment() {
 	for name in $(compgen -e); do export -n "${name?}" 2>/dev/null || true; done
 }
 
-# Where the hub's database and the ledger are, when the site keeps them on PostgreSQL: only
-# these two keys, from the root-only env file that deploy/postgres.sh starts.
+# Where the hub's database, the ledger and identities are, when the site keeps them on
+# PostgreSQL, and Prometheus' token (deploy/prometheus): only these keys, from the root-only env
+# file that deploy/postgres.sh starts.
 export_database_urls() {
 	[ -f "$COREHOUR_ENV_FILE" ] || return 0
 	local line key value
@@ -57,7 +58,7 @@ export_database_urls() {
 		key=${line%%=*}
 		value=${line#*=}
 		case $key in
-		COREHOUR_BILLING_DB | COREHOUR_HUB_DB_URL | COREHOUR_IDENTITY_DB_URL) [ -z "$value" ] || export "$key=$value" ;;
+		COREHOUR_BILLING_DB | COREHOUR_HUB_DB_URL | COREHOUR_IDENTITY_DB_URL | COREHOUR_METRICS_TOKEN) [ -z "$value" ] || export "$key=$value" ;;
 		esac
 	done <"$COREHOUR_ENV_FILE"
 }

@@ -31,6 +31,9 @@ if [ "$profile" = demo ]; then
 	# openssh-server: the sshd of gamma, the remote centre of the test bed (deploy/gamma.sh).
 	# It never runs on the host: policy-rc.d below keeps the package from starting it.
 	packages+=(openssh-server rsync)
+	# prometheus: TEST runs Debian's Prometheus with the shipped scrape configuration
+	# (deploy/prometheus); policy-rc.d below keeps the package from starting its own.
+	packages+=(prometheus)
 fi
 
 installed_packages() {

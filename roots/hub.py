@@ -134,6 +134,7 @@ def apply_site(
     update_apps(c, site, facts)
     update_billing(c, site, facts, site_path)
     update_handlers(c, site)
+    update_metrics(c, os.environ.get(METRICS_TOKEN_VARIABLE, ""))
 
 
 def update_handlers(c, site: Site) -> None:
@@ -149,6 +150,27 @@ def update_handlers(c, site: Site) -> None:
     ]
     # The copies page is worth a link once there is somewhere to copy to.
     c.JupyterHub.template_vars.update({"corehour_copies": len(site.clusters) > 1})
+
+
+METRICS_TOKEN_VARIABLE = "COREHOUR_METRICS_TOKEN"
+# Shorter tokens are refused: the scraper's token is a password for every metric.
+METRICS_TOKEN_MIN_LENGTH = 32
+
+
+def update_metrics(c, token: str) -> None:
+    """Prometheus as a hub service named "metrics", whose token (from the root-only env file,
+    deploy/prometheus) may read the hub's and the billing service's metrics and nothing else."""
+    if not token:
+        return
+    if len(token) < METRICS_TOKEN_MIN_LENGTH:
+        _exit(
+            f"{METRICS_TOKEN_VARIABLE} is {len(token)} characters long; use at least "
+            f"{METRICS_TOKEN_MIN_LENGTH} random ones (openssl rand -hex 32)"
+        )
+    c.JupyterHub.services.append({"name": "metrics", "api_token": token})
+    c.JupyterHub.load_roles.append(
+        {"name": "metrics", "services": ["metrics"], "scopes": ["read:metrics"]}
+    )
 
 
 def hub_db_url(state_dir: str | Path) -> str:

@@ -193,6 +193,8 @@ class Portal:
         self.site = site or portal_site(base_port, workdir)
         self.token = secrets.token_hex(24)
         self.proxy_token = secrets.token_hex(24)
+        # Prometheus' token: the hub service "metrics", read:metrics only (roots/hub.py).
+        self.metrics_token = secrets.token_hex(32)
         self.state = workdir / "state"
         self.state.mkdir(parents=True, exist_ok=True)
         self.log_path = workdir / "jupyterhub.log"
@@ -218,6 +220,7 @@ class Portal:
             "COREHOUR_SITE": str(self.workdir / "site.yaml"),
             "COREHOUR_STATE_DIR": str(self.state),
             "CONFIGPROXY_AUTH_TOKEN": self.proxy_token,
+            "COREHOUR_METRICS_TOKEN": self.metrics_token,
         }
 
     def start(self) -> Portal:

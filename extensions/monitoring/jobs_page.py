@@ -13,6 +13,7 @@ import json
 import time
 
 from jupyterhub.handlers.base import BaseHandler
+from jupyterhub.utils import url_path_join
 from tornado import web
 
 from centre.pricing import RateBook
@@ -69,7 +70,13 @@ class MyJobsPage(_MyJobs):
     async def get(self) -> None:
         rows, problems = await self.rows()
         html = await self.render_template(
-            "corehour-jobs.html", jobs=rows, problems=problems, now=int(time.time())
+            "corehour-jobs.html",
+            jobs=rows,
+            problems=problems,
+            now=int(time.time()),
+            # "When would a job start now?": the page asks the spawn form's estimates API.
+            profiles=[(slug, p.display_name) for slug, p in self.site.profiles.items()],
+            estimates_url=url_path_join(self.hub.base_url, "api/corehour/start-estimates"),
         )
         self.finish(html)
 

@@ -11,8 +11,9 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import WebDriverWait
 
+from tests.billing_checks import sbatch_as, wait_until
 from tests.browser.helpers import log_in, shot
-from tests.harness import alive_jobs
+from tests.harness import alive_jobs, slurm
 
 pytestmark = pytest.mark.browser
 
@@ -92,3 +93,50 @@ def test_the_status_bar_shows_the_jobs_use_and_a_busy_cell_moves_it(portal, toke
     browser.set_window_size(1280, 900)
     portal.stop_server(USER)
     portal.wait_gone(USER, timeout=60)
+
+
+def test_my_jobs_shows_an_ended_jobs_efficiency_on_a_desktop_and_a_phone(portal, tokens, browser):
+    account = portal.wait_billing(tokens[USER])["accounts"][0]["name"]
+    job_id = sbatch_as(
+        USER, "alpha", f"--account={account}", "-c", "2", "-J", "one-of-two-cores",
+        "--wrap", "exec python3 -c 'import time\nt = time.time()\nwhile time.time() - t < 6: pass'",
+    )  # fmt: skip
+    wait_until(
+        lambda: (
+            "COMPLETED" in slurm("alpha", "sacct", "-j", job_id, "-X", "-n", "-o", "State").stdout
+        ),
+        90,
+        f"job {job_id} did not complete",
+    )
+    log_in(browser, portal, USER)
+    browser.set_window_size(1280, 900)
+    browser.get(f"{portal.url}/hub/home")
+    browser.find_element(By.ID, "nav-jobs").click()
+    wait = WebDriverWait(browser, 60)
+    row = wait.until(lambda b: b.find_element(By.ID, f"ch-job-alpha-{job_id}"))
+    # One core of two busy: about half the cores sat idle, and the page prices them.
+    assert 30 <= float(row.get_attribute("data-cpu-percent")) <= 70, row.text
+    waste = row.find_element(By.CLASS_NAME, "ch-job-waste").text
+    assert " of 2 cores idle for " in waste and waste.endswith(" credits"), waste
+    # "When would a job start now?": each profile asks Slurm, as the spawn form does.
+    cpu = wait.until(
+        lambda b: (
+            (
+                li := b.find_element(By.CSS_SELECTOR, "#ch-starts-now li[data-profile='cpu']")
+            ).get_attribute("data-state")
+            != "asking"
+            and li
+        )
+    )
+    assert cpu.get_attribute("data-cluster") in ("alpha", "beta"), cpu.text
+    assert "asking" not in cpu.text and "did not answer" not in cpu.text, cpu.text
+    shot(browser, "my-jobs-desktop")
+
+    browser.set_window_size(390, 844)
+    browser.refresh()
+    wait.until(lambda b: b.find_element(By.ID, f"ch-job-alpha-{job_id}"))
+    overflow = browser.execute_script(
+        "return document.documentElement.scrollWidth - document.documentElement.clientWidth"
+    )
+    assert overflow <= 0, f"My jobs is {overflow} px wider than a phone"
+    shot(browser, "my-jobs-phone")

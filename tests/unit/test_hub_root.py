@@ -145,3 +145,20 @@ def test_gather_reads_the_catalogue_as_plain_data(site):
     facts = gather(free)
     assert facts.apps and all(app["slug"] == slug for slug, app in facts.apps.items())
     assert facts.provider is None and facts.course_students == {}
+
+
+def test_the_scrapers_token_reads_metrics_and_nothing_else(site, monkeypatch):
+    monkeypatch.setenv("COREHOUR_METRICS_TOKEN", "a" * 64)
+    c = applied(site)
+    assert {"name": "metrics", "api_token": "a" * 64} in c.JupyterHub.services
+    (role,) = [r for r in c.JupyterHub.load_roles if r["name"] == "metrics"]
+    assert role == {"name": "metrics", "services": ["metrics"], "scopes": ["read:metrics"]}
+
+
+def test_no_scraper_without_its_token_and_a_short_token_is_refused(site, monkeypatch):
+    monkeypatch.delenv("COREHOUR_METRICS_TOKEN", raising=False)
+    c = applied(site)
+    assert all(s["name"] != "metrics" for s in c.JupyterHub.services)
+    monkeypatch.setenv("COREHOUR_METRICS_TOKEN", "password")
+    with pytest.raises(SystemExit):
+        applied(site)

@@ -19,6 +19,7 @@ from centre.options import OptionError, SpawnRequest, validate_user_options
 from centre.site import Site
 from centre.slurm_json import ENDED_STATES, SlurmOutputError, slurm_number, slurm_state
 from centre.slurm_json import slurm_jobs as decode_jobs
+from centre.slurm_sstat import JobNow
 
 RESOURCE_KEYS = ("profile", "cluster", "cores", "memory_gb", "gpus", "walltime_hours")
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,39}")
@@ -127,6 +128,22 @@ class JobState:
         if self.state == "FAILED" and self.exit_code:
             text += f", exit code {self.exit_code}"
         return text
+
+
+def use_in_words(use: JobNow | None, cores: int, gpus: int, elapsed_seconds: int) -> str:
+    """A running batch job's use for its panel: its CPU on average so far against its cores
+    (Slurm reads a job's processes every half minute or so, so an average is what is true),
+    and its memory at the last reading."""
+    if use is None or elapsed_seconds <= 0 or (use.cpu_seconds == 0 and use.memory_bytes == 0):
+        return "Use: not measured yet (Slurm reads a running job's use every 30 s or so)"
+    average = min(use.cpu_seconds / elapsed_seconds, cores)
+    text = (
+        f"Use: CPU {average:.2f} of {cores} core{'s' if cores != 1 else ''} on average"
+        f" · Mem {use.memory_bytes / 1024**3:.2f} GiB now"
+    )
+    if gpus:
+        text += " · GPU use: not recorded for batch jobs on this cluster"
+    return text
 
 
 def job_state(squeue_text: str, sacct_text: str, job_id: str, now: int) -> JobState:

@@ -30,9 +30,12 @@ from voila_apps.kit.jobs import (
     check_resources,
     download_url,
     price_per_hour,
+    use_in_words,
 )
 
 POLL_SECONDS = 2.0
+# sstat asks the job's node; Slurm refreshes what it answers only every 30 s or so.
+USE_EVERY_POLLS = 5
 APPS_ROOT = Path(__file__).resolve().parents[2]  # what `deploy/envs.sh apps` installed
 WIDE = {"description_width": "9em"}
 
@@ -208,6 +211,7 @@ class BatchApp:
             return
         (run_dir / "job.sh").write_text(script)
         self.job, self.run_dir = (request.cluster, job_id), run_dir
+        self.job_shape = (request.cores, request.gpus)
         self.say("success", f"Submitted job {job_id} to {request.cluster}/{request.partition}.")
         self.cancel_button.disabled = False
         if not self.results_box.children:
@@ -217,12 +221,25 @@ class BatchApp:
 
     def _follow(self, stop: threading.Event) -> None:
         cluster, job_id = self.job
+        polls, use = 0, ""
         while not stop.is_set():
             try:
                 state = slurm.state(self.site, cluster, job_id)
+                if state.state == "RUNNING" and polls % USE_EVERY_POLLS == 0:
+                    use = use_in_words(
+                        slurm.use_now(self.site, cluster, job_id),
+                        *self.job_shape,
+                        state.elapsed_seconds,
+                    )
+                polls += 1
                 self.status.value = (
                     f"<b>Job {html.escape(job_id)} on {html.escape(cluster)}:</b> "
                     f"<span class='ch-state'>{html.escape(state.describe())}</span>"
+                    + (
+                        f"<br><span class='ch-use'>{html.escape(use)}</span>"
+                        if state.state == "RUNNING" and use
+                        else ""
+                    )
                 )
                 self.show(self.run_dir, state)
                 self.show_files()

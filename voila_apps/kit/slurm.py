@@ -16,6 +16,7 @@ import time
 from centre.people import account_of, job_refusal
 from centre.site import Site, parse_site
 from centre.slurm_cli import cluster_argv
+from centre.slurm_sstat import JobNow, parse_sstat, sstat_argv
 from voila_apps.kit.jobs import JobState, job_state
 
 
@@ -83,6 +84,14 @@ def state(site: Site, cluster: str, job_id: str) -> JobState:
         return found
     sacct = slurm(site, cluster, ["sacct", "--json", "--jobs", job_id]).stdout
     return job_state("", sacct, job_id, int(time.time()))
+
+
+def use_now(site: Site, cluster: str, job_id: str) -> JobNow | None:
+    """The running job's use as Slurm last read it (sstat, as its owner), or None."""
+    result = slurm(site, cluster, sstat_argv([job_id]))
+    if result.returncode != 0:
+        return None
+    return parse_sstat(result.stdout).get(job_id)
 
 
 def cancel(site: Site, cluster: str, job_id: str) -> str:

@@ -12,6 +12,7 @@ import json
 from jupyter_server.base.handlers import APIHandler
 from jupyter_server.utils import url_path_join
 from tornado import web
+from tornado.ioloop import PeriodicCallback
 
 from centre.job_usage import UsageMeter
 
@@ -26,9 +27,14 @@ class UsageHandler(APIHandler):
         self.finish(json.dumps(meter.read().as_json()))
 
 
+# Read once a minute even with no browser open, so the idle nudge knows the last hour.
+SAMPLE_MS = 60_000
+
+
 def _load_jupyter_server_extension(server_app) -> None:
     web_app = server_app.web_app
-    web_app.settings["corehour_usage_meter"] = UsageMeter()
+    meter = web_app.settings["corehour_usage_meter"] = UsageMeter()
+    PeriodicCallback(meter.read, SAMPLE_MS).start()
     route = url_path_join(web_app.settings["base_url"], ROUTE)
     web_app.add_handlers(".*$", [(route, UsageHandler)])
 

@@ -2,6 +2,7 @@
 // and GPU use, read every 2 s from the notebook server's GET api/corehour/usage.
 // Plain JavaScript (ES module); built by `jupyter labextension build`.
 
+import { Notification } from '@jupyterlab/apputils';
 import { IStatusBar } from '@jupyterlab/statusbar';
 import { ServerConnection } from '@jupyterlab/services';
 import { Poll } from '@lumino/polling';
@@ -114,7 +115,8 @@ export function describe(data) {
       : data.source === 'processes'
         ? " (from the job's processes: this cluster gives jobs no cgroup of their own)"
         : '';
-  const title = `${cpuPhrase} and ${memPhrase}${source}. ${gpuSentence}`.trim();
+  const nudge = data.idle_notice ? ` ${data.idle_notice}` : '';
+  const title = `${cpuPhrase} and ${memPhrase}${source}. ${gpuSentence}${nudge}`.trim();
 
   return {
     text: parts.join(' · '),
@@ -199,6 +201,16 @@ class UsageReader {
     const view = describe(data || {});
     for (const target of this._views) {
       target.setReading(view);
+    }
+    // The server says when the job sat idle for an hour; say it once per page, and keep it
+    // in the item's tooltip while it holds.
+    if (data && data.idle_notice) {
+      if (!this._nudged) {
+        Notification.warning(data.idle_notice, { autoClose: false });
+        this._nudged = true;
+      }
+    } else {
+      this._nudged = false;
     }
   }
 
