@@ -192,6 +192,27 @@ def idle_notice(history: Sequence[tuple[float, float]], allocated: int | None) -
     )
 
 
+def idle_gpu_notice(history: Sequence[tuple[float, float]]) -> str:
+    """A nudge when the job's GPUs were under 10 % busy over the last full hour.
+
+    ``history``: (monotonic seconds, mean utilisation % of the job's GPUs), oldest first, one a
+    minute or so; NVML's utilisation is a share of recent time, so the mean of the readings is
+    the hour's.
+    """
+    if len(history) < 2 or history[-1][0] - history[0][0] < IDLE_WINDOW_SECONDS:
+        return ""
+    now_t = history[-1][0]
+    hour = [util for t, util in history if now_t - t <= IDLE_WINDOW_SECONDS]
+    average = sum(hour) / len(hour)
+    if average >= IDLE_SHARE * 100:
+        return ""
+    return (
+        f"In the last hour this server's GPUs were {average:.0f} % busy on average (under "
+        f"{IDLE_SHARE:.0%}), and a GPU costs the same busy or idle. Stop the server when you are "
+        "done, or start a CPU profile for work that does not need one."
+    )
+
+
 def visible_gpu_indices(allocated: tuple[str, ...], uuids_by_index: Mapping[int, str]) -> list[int]:
     """The node's GPU indices that the job was given, named either by index or by UUID."""
     wanted = set(allocated)
@@ -269,6 +290,7 @@ class UsageMeter:
         self._last: Reading | None = None
         # (monotonic, CPU seconds) about once a minute, for the last hour and a bit
         self._history: deque[tuple[float, float]] = deque(maxlen=HISTORY_LENGTH)
+        self._gpu_history: deque[tuple[float, float]] = deque(maxlen=HISTORY_LENGTH)
         self._cgroup = self._find_cgroup(cgroup_root, proc_self_cgroup)
 
     def _find_cgroup(self, root: Path, proc_self_cgroup: Path) -> tuple[str, Path, str] | None:
@@ -306,6 +328,15 @@ class UsageMeter:
             self._history.append((now[1], now[0]))
         allocated = self.allocation.cores or cpuset_cores
         gpus, note = read_gpus(self.allocation.gpus, self.nvml)
+        if gpus and (
+            not self._gpu_history or now[1] - self._gpu_history[-1][0] >= HISTORY_STEP_SECONDS
+        ):
+            mean = sum(g.utilization_percent for g in gpus) / len(gpus)
+            self._gpu_history.append((now[1], mean))
+        notices = (
+            idle_notice([*self._history, (now[1], now[0])], allocated),
+            idle_gpu_notice(self._gpu_history),
+        )
         self._last = Reading(
             used_cores=rate,
             allocated_cores=allocated,
@@ -314,7 +345,7 @@ class UsageMeter:
             gpus=gpus,
             gpu_note=note,
             source=source,
-            idle_notice=idle_notice([*self._history, (now[1], now[0])], allocated),
+            idle_notice=" ".join(notice for notice in notices if notice),
         )
         return self._last
 

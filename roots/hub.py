@@ -45,7 +45,7 @@ from extensions.courses.roles import hub_roles
 from extensions.courses.spawn_rules import CourseAdmission
 from extensions.courses.sso_sync import make_post_auth_hook
 from extensions.courses.store import course_students
-from extensions.monitoring.jobs_page import jobs_handlers
+from extensions.monitoring.jobs_page import JOBS_API_PATH, jobs_handlers
 from extensions.monitoring.page import overview_handlers
 from extensions.sso.discovery import Discovery, DiscoveryError, fetch_discovery
 from extensions.sso.secret_file import SecretFileError, read_secret_file
@@ -150,6 +150,8 @@ def update_handlers(c, site: Site) -> None:
     ]
     # The copies page is worth a link once there is somewhere to copy to.
     c.JupyterHub.template_vars.update({"corehour_copies": len(site.clusters) > 1})
+    # The spawn form's word on the person's last servers comes from My jobs.
+    c.CorehourSpawner.recent_use_path = JOBS_API_PATH
 
 
 METRICS_TOKEN_VARIABLE = "COREHOUR_METRICS_TOKEN"

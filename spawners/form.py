@@ -82,11 +82,22 @@ def _starts_panel(estimates_url: str | None) -> str:
   </div>"""
 
 
+def _recent_use_panel(recent_use_url: str | None) -> str:
+    if not recent_use_url:
+        return ""
+    return """
+  <div class="ch-field ch-wide ch-recent" id="ch-recent" role="status" aria-live="polite" data-state="asking" hidden></div>"""
+
+
 def render_options_form(
-    site: Site, billing: dict | None = None, estimates_url: str | None = None
+    site: Site,
+    billing: dict | None = None,
+    estimates_url: str | None = None,
+    recent_use_url: str | None = None,
 ) -> str:
     """The form's fields; with ``billing`` (accounts, prices) it also shows the live price,
-    and with ``estimates_url`` each cluster's expected start (spawners/estimates.py)."""
+    with ``estimates_url`` each cluster's expected start (spawners/estimates.py), and with
+    ``recent_use_url`` how busy the person's last servers on the chosen profile were."""
     profile_name = site.default_profile
     profile = site.profiles[profile_name]
     clusters = site.clusters_for(profile_name)
@@ -108,6 +119,7 @@ def render_options_form(
             "names": names,
             "billing": billing,
             "estimates_url": estimates_url,
+            "recent_use_url": recent_use_url,
         }
     )
     # "</" cannot appear inside the script element, whatever the site file holds.
@@ -140,7 +152,7 @@ def render_options_form(
   <div class="ch-field">
     <label for="ch-image">Image</label>
     <select class="form-control" id="ch-image" name="image">{_options(image_pairs, profile.image_default)}</select>
-  </div>{_account_field(billing)}{_price_panel(billing)}{_starts_panel(estimates_url)}
+  </div>{_account_field(billing)}{_price_panel(billing)}{_starts_panel(estimates_url)}{_recent_use_panel(recent_use_url)}
 </div>
 <script type="application/json" id="corehour-form-data">{data}</script>
 <script>
@@ -243,7 +255,35 @@ def render_options_form(
       list.appendChild(li);
     }});
   }}
-  byId("ch-profile").addEventListener("change", function () {{ update(); price(); starts(); }});
+  // How busy the person's last servers on this profile were (My jobs' API), read once.
+  var recentJobs = null;
+  function recent() {{
+    var panel = byId("ch-recent");
+    if (!panel || !recentJobs) return;
+    var partition = data.partitions[byId("ch-profile").value];
+    var rows = recentJobs.filter(function (j) {{
+      return j.efficiency && j.elapsed_s >= 60 && j.partition === partition && /^corehour(-|$)/.test(j.name);
+    }}).slice(0, 5);
+    if (!rows.length) {{ panel.hidden = true; panel.dataset.state = "none"; return; }}
+    var percent = rows.reduce(function (s, j) {{ return s + j.efficiency.cpu_percent; }}, 0) / rows.length;
+    var busiest = Math.max.apply(null, rows.map(function (j) {{ return j.cores * j.efficiency.cpu_percent / 100; }}));
+    var enough = Math.max(1, Math.ceil(busiest * 1.25)), chosen = +byId("ch-cores").value;
+    var text = "Your last " + (rows.length === 1 ? "server" : rows.length + " servers") + " on this profile kept " +
+      percent.toFixed(0) + " % of their cores busy on average (at most " + busiest.toFixed(2) + " cores).";
+    if (enough < chosen) text += " " + enough + (enough === 1 ? " core" : " cores") + " would have served: every core costs the same, busy or idle.";
+    panel.textContent = text;
+    panel.dataset.state = "ok";
+    panel.dataset.suggestedCores = enough < chosen ? String(enough) : "";
+    panel.hidden = false;
+  }}
+  if (data.recent_use_url) {{
+    fetch(data.recent_use_url, {{ credentials: "same-origin", headers: {{ "X-XSRFToken": (window.jhdata || {{}}).xsrf_token || "" }} }})
+      .then(function (r) {{ return r.ok ? r.json() : {{ jobs: [] }}; }})
+      .then(function (body) {{ recentJobs = body.jobs || []; recent(); }})
+      .catch(function () {{ recentJobs = []; }});
+  }}
+  byId("ch-profile").addEventListener("change", function () {{ update(); price(); starts(); recent(); }});
+  byId("ch-cores").addEventListener("input", recent);
   ["ch-cluster", "ch-cores", "ch-memory_gb", "ch-gpus", "ch-walltime_hours", "ch-image", "ch-account"].forEach(function (id) {{
     var el = byId(id);
     if (el) {{

@@ -167,6 +167,15 @@ class CorehourSpawner(SlurmSpawner):
         """,
     ).tag(config=True)
 
+    recent_use_path = Unicode(
+        "",
+        help="""Path, below the hub's base URL, of an API that lists the person's recent jobs with
+        their efficiency (``{"jobs": [{"partition", "name", "cores", "efficiency":
+        {"cpu_percent"}}]}``).  The spawn form then says how busy the person's last servers on
+        the chosen profile were, and the smaller shape that would have served.  Empty: it says
+        nothing.  Set by the hub's composition root to My jobs' API.""",
+    ).tag(config=True)
+
     form_billing = Callable(
         None,
         allow_none=True,
@@ -680,7 +689,12 @@ async def _options_form(spawner: CorehourSpawner) -> str:
         # without prices, and with a notice, instead of holding up the hub.
         billing, notice = await spawner.form_billing(spawner.user.name)
     estimates_url = url_path_join(spawner.hub.base_url, "api/corehour/start-estimates")
-    form = render_options_form(spawner.site_model, billing, estimates_url)
+    recent_use_url = (
+        url_path_join(spawner.hub.base_url, spawner.recent_use_path)
+        if spawner.recent_use_path
+        else None
+    )
+    form = render_options_form(spawner.site_model, billing, estimates_url, recent_use_url)
     for cluster, reason in sorted(spawner.board.unreachable().items()):
         form = (
             '<div class="alert alert-warning" role="status">'

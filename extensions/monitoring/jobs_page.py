@@ -26,13 +26,14 @@ from .overview import wait_in_words
 
 SLURM_TIMEOUT = 30.0
 WINDOW = "now-7days"
+JOBS_API_PATH = "api/corehour/jobs"
 
 
 def jobs_handlers(site: Site) -> list[tuple[str, type, dict]]:
     settings = {"site": site, "rates": RateBook.from_site(site.billing) if site.billing else None}
     return [
         (r"/corehour/jobs", MyJobsPage, settings),
-        (r"/api/corehour/jobs", MyJobsApi, settings),
+        (rf"/{JOBS_API_PATH}", MyJobsApi, settings),
     ]
 
 

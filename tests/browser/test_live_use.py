@@ -4,6 +4,7 @@ job was given, moved by a CPU-burning cell; and My jobs after a job ends."""
 import json
 import os
 import pwd
+import re
 from pathlib import Path
 
 import pytest
@@ -98,14 +99,15 @@ def test_the_status_bar_shows_the_jobs_use_and_a_busy_cell_moves_it(portal, toke
 def test_my_jobs_shows_an_ended_jobs_efficiency_on_a_desktop_and_a_phone(portal, tokens, browser):
     account = portal.wait_billing(tokens[USER])["accounts"][0]["name"]
     job_id = sbatch_as(
-        USER, "alpha", f"--account={account}", "-c", "2", "-J", "one-of-two-cores",
-        "--wrap", "exec python3 -c 'import time\nt = time.time()\nwhile time.time() - t < 6: pass'",
+        # Named as a server's job is, and over a minute long, so the spawn form counts it too.
+        USER, "alpha", f"--account={account}", "-c", "2", "-J", "corehour",
+        "--wrap", "exec python3 -c 'import time\nt = time.time()\nwhile time.time() - t < 62: pass'",
     )  # fmt: skip
     wait_until(
         lambda: (
             "COMPLETED" in slurm("alpha", "sacct", "-j", job_id, "-X", "-n", "-o", "State").stdout
         ),
-        90,
+        150,
         f"job {job_id} did not complete",
     )
     log_in(browser, portal, USER)
@@ -117,7 +119,9 @@ def test_my_jobs_shows_an_ended_jobs_efficiency_on_a_desktop_and_a_phone(portal,
     # One core of two busy: about half the cores sat idle, and the page prices them.
     assert 30 <= float(row.get_attribute("data-cpu-percent")) <= 70, row.text
     waste = row.find_element(By.CLASS_NAME, "ch-job-waste").text
-    assert " of 2 cores idle for " in waste and waste.endswith(" credits"), waste
+    assert re.fullmatch(
+        r"[\d.]+ of 2 cores idle( and [\d.]+ GB of memory unused)? for .+: [\d.]+ credits", waste
+    ), waste
     # "When would a job start now?": each profile asks Slurm, as the spawn form does.
     cpu = wait.until(
         lambda b: (
@@ -140,3 +144,20 @@ def test_my_jobs_shows_an_ended_jobs_efficiency_on_a_desktop_and_a_phone(portal,
     )
     assert overflow <= 0, f"My jobs is {overflow} px wider than a phone"
     shot(browser, "my-jobs-phone")
+
+    # The spawn form: how busy this person's last servers on the profile were.
+    browser.set_window_size(1280, 900)
+    browser.get(f"{portal.url}/hub/spawn/{USER}")
+    cores = wait.until(lambda b: b.find_element(By.ID, "ch-cores"))
+    cores.clear()
+    cores.send_keys("8")
+    panel = wait.until(
+        lambda b: (
+            (e := b.find_element(By.ID, "ch-recent")).get_attribute("data-state") == "ok" and e
+        )
+    )
+    assert panel.text.startswith("Your last "), panel.text
+    suggested = panel.get_attribute("data-suggested-cores")
+    assert suggested and int(suggested) < 8, panel.text  # a job of 1 busy core says: fewer
+    assert f"{suggested} core" in panel.text and "would have served" in panel.text, panel.text
+    shot(browser, "spawn-form-recent-use")

@@ -77,3 +77,11 @@ def test_account_labels_are_escaped(site):
     html = render_options_form(site, billing_context(label="<script>alert(1)</script>"))
     assert "<script>alert(1)</script>" not in html
     assert "&lt;script&gt;" in html
+
+
+def test_the_recent_use_panel_only_with_its_api(site):
+    assert 'id="ch-recent"' not in render_options_form(site)
+    html = render_options_form(site, recent_use_url="/hub/api/corehour/jobs")
+    assert 'id="ch-recent"' in html
+    data = json.loads(re.search(r'id="corehour-form-data">(.*?)</script>', html, re.S).group(1))
+    assert data["recent_use_url"] == "/hub/api/corehour/jobs"

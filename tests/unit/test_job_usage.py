@@ -13,6 +13,7 @@ from centre.job_usage import (
     UsageMeter,
     allocation_from_environment,
     cores_in_cpuset,
+    idle_gpu_notice,
     idle_notice,
     job_cgroup,
     memory_limit,
@@ -281,3 +282,25 @@ def test_the_meter_nudges_after_an_idle_hour_of_its_own_readings(tmp_path):
             assert reading.idle_notice == "", minute
         clock.now += 60
     assert "used 0.02 of its 4 cores" in reading.idle_notice
+
+
+def test_an_hour_of_idle_gpus_is_a_nudge_and_a_busy_hour_is_not(tmp_path):
+    folder, proc = v2_job(tmp_path)
+    for utilization, nudged in ((3, True), (40, False)):
+        clock = Clock()
+        meter = UsageMeter(
+            {"SLURM_JOB_ID": "42", "SLURM_CPUS_ON_NODE": "1", "SLURM_JOB_GPUS": "1"},
+            cgroup_root=tmp_path / "cgroup",
+            proc_self_cgroup=proc,
+            clock=clock,
+        )
+        devices = [DEVICES[0], {**DEVICES[1], "util": utilization}]
+        with nvml_with(devices):
+            for minute in range(62):
+                # the one core is busy: only the GPU can be idle
+                (folder / "cpu.stat").write_text(f"usage_usec {minute * 60_000_000}\n")
+                reading = meter.read()
+                clock.now += 60
+        assert ("GPUs were" in reading.idle_notice) is nudged, reading.idle_notice
+        assert "cores on average" not in reading.idle_notice
+    assert idle_gpu_notice([(0.0, 2.0), (1800.0, 2.0)]) == ""  # not an hour yet
