@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 import os
 import re
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
@@ -291,6 +292,7 @@ class UsageMeter:
         # (monotonic, CPU seconds) about once a minute, for the last hour and a bit
         self._history: deque[tuple[float, float]] = deque(maxlen=HISTORY_LENGTH)
         self._gpu_history: deque[tuple[float, float]] = deque(maxlen=HISTORY_LENGTH)
+        self._lock = threading.Lock()
         self._cgroup = self._find_cgroup(cgroup_root, proc_self_cgroup)
 
     def _find_cgroup(self, root: Path, proc_self_cgroup: Path) -> tuple[str, Path, str] | None:
@@ -309,6 +311,11 @@ class UsageMeter:
     SHORTEST_INTERVAL = 1.0
 
     def read(self) -> Reading:
+        """A reading now; safe from several threads (the page and the minute's sample)."""
+        with self._lock:
+            return self._read()
+
+    def _read(self) -> Reading:
         if (
             self._last is not None
             and self._previous is not None

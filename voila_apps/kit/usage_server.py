@@ -7,6 +7,7 @@ are the Slurm job's, not the server process's: see centre/job_usage.py.
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 from jupyter_server.base.handlers import APIHandler
@@ -21,10 +22,13 @@ ROUTE = "api/corehour/usage"
 
 class UsageHandler(APIHandler):
     @web.authenticated
-    def get(self) -> None:
+    async def get(self) -> None:
         meter: UsageMeter = self.settings["corehour_usage_meter"]
+        # Off the event loop: NVML can take a while to start on a GPU node, and the server
+        # must keep answering the notebook meanwhile.
+        reading = await asyncio.to_thread(meter.read)
         self.set_header("Cache-Control", "no-store")
-        self.finish(json.dumps(meter.read().as_json()))
+        self.finish(json.dumps(reading.as_json()))
 
 
 # Read once a minute even with no browser open, so the idle nudge knows the last hour.
@@ -34,7 +38,11 @@ SAMPLE_MS = 60_000
 def _load_jupyter_server_extension(server_app) -> None:
     web_app = server_app.web_app
     meter = web_app.settings["corehour_usage_meter"] = UsageMeter()
-    PeriodicCallback(meter.read, SAMPLE_MS).start()
+
+    async def sample() -> None:
+        await asyncio.to_thread(meter.read)
+
+    PeriodicCallback(sample, SAMPLE_MS).start()
     route = url_path_join(web_app.settings["base_url"], ROUTE)
     web_app.add_handlers(".*$", [(route, UsageHandler)])
 
