@@ -23,26 +23,16 @@ import argparse
 import os
 import resource
 import statistics
-import subprocess
 import time
 
 from bench.report import write_result
 from centre.slurm_sstat import parse_sstat, sstat_argv
+from tests.harness import SLURM_CONF as CLUSTERS
+from tests.harness import slurm
 
-CLUSTERS = {c: f"/etc/corehour/slurm/{c}/slurm.conf" for c in ("alpha", "beta")}
 TARGET_JOBS = 100
 TARGET_RATIO = 0.2
 TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def slurm(cluster: str, *argv: str, check: bool = True) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        ["env", f"SLURM_CONF={CLUSTERS[cluster]}", *argv],
-        capture_output=True,
-        text=True,
-        check=check,
-        timeout=120,
-    )
 
 
 def daemon_pids(cluster: str) -> list[int]:

@@ -24,7 +24,6 @@ import argparse
 import copy
 import json
 import statistics
-import subprocess
 import time
 from pathlib import Path
 
@@ -33,35 +32,29 @@ import jinja2
 from bench.report import write_result
 from centre.slurm_json import parse_job, parse_sinfo_json, parse_squeue_json
 from extensions.monitoring.overview import cluster_view, network_view, wait_in_words
+from tests.harness import job_state, slurm
 
 REPO = Path(__file__).resolve().parents[1]
-SLURM_CONF = "/etc/corehour/slurm/alpha/slurm.conf"
 NODES, JOBS = 1_000, 10_000
 TARGET_S = 0.3
 
 
-def slurm(*argv: str) -> str:
-    return subprocess.run(
-        ["env", f"SLURM_CONF={SLURM_CONF}", *argv],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-    ).stdout
+def alpha(*argv: str) -> str:
+    return slurm("alpha", *argv).stdout
 
 
 def capture() -> tuple[dict, dict]:
     """Real answers from alpha, with a running and a held job in its queue."""
-    running = slurm("sbatch", "--parsable", "-o", "/dev/null", "--wrap", "sleep 120").strip()
-    held = slurm("sbatch", "--parsable", "--hold", "-o", "/dev/null", "--wrap", "true").strip()
+    running = alpha("sbatch", "--parsable", "-o", "/dev/null", "--wrap", "sleep 120").strip()
+    held = alpha("sbatch", "--parsable", "--hold", "-o", "/dev/null", "--wrap", "true").strip()
     try:
         deadline = time.monotonic() + 60
-        while "RUNNING" not in slurm("squeue", "-h", "-j", running, "-o", "%T"):
+        while "RUNNING" not in alpha("squeue", "-h", "-j", running, "-o", "%T"):
             assert time.monotonic() < deadline, "the capture's job did not start on alpha"
             time.sleep(0.5)
-        return json.loads(slurm("sinfo", "--json")), json.loads(slurm("squeue", "--all", "--json"))
+        return json.loads(alpha("sinfo", "--json")), json.loads(alpha("squeue", "--all", "--json"))
     finally:
-        slurm("scancel", running, held)
+        alpha("scancel", running, held)
 
 
 def _set_number(entry: dict, key: str, value: int) -> None:
@@ -93,7 +86,7 @@ def scale(sinfo: dict, squeue: dict, now: int) -> tuple[str, str]:
             copied["nodes"]["nodes"] = [f"n{i:04d}" for i in range(s, NODES, len(node_states))]
             copied["node"]["state"] = [state]
             sinfo["sinfo"].append(copied)
-    by_state = {slurm_state(job): job for job in squeue["jobs"]}
+    by_state = {job_state(job): job for job in squeue["jobs"]}
     running, pending = by_state["RUNNING"], by_state["PENDING"]
     jobs = []
     for i in range(JOBS):
@@ -104,11 +97,6 @@ def scale(sinfo: dict, squeue: dict, now: int) -> tuple[str, str]:
         jobs.append(job)
     squeue = {**squeue, "jobs": jobs}
     return json.dumps(sinfo), json.dumps(squeue)
-
-
-def slurm_state(job: dict) -> str:
-    state = job["job_state"]
-    return state[0] if isinstance(state, list) else state
 
 
 def template() -> jinja2.Template:

@@ -14,10 +14,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
 
-from centre.pricing import NoRateError, RateBook
+from centre.pricing import NoRateError, RateBook, format_credits, round_mc
 from centre.slurm_json import ENDED_STATES, slurm_number, slurm_state, slurm_text
 
 MIB = 1024 * 1024
@@ -57,10 +56,8 @@ class Efficiency:
     gpu_note: str
 
     @property
-    def waste_credits(self) -> Decimal | None:
-        if self.waste_mc is None:
-            return None
-        return (Decimal(self.waste_mc) / 1000).quantize(Decimal("0.001"))
+    def waste_credits(self) -> str | None:
+        return None if self.waste_mc is None else format_credits(self.waste_mc)
 
 
 def job_use(raw: Mapping[str, object], cluster: str) -> JobUse:
@@ -115,7 +112,7 @@ def efficiency(use: JobUse, rates: RateBook) -> Efficiency | None:
         waste_mc = None
     else:
         per_hour = idle_cores * Fraction(price.core_hour) + unused_gb * Fraction(price.gb_mem_hour)
-        waste_mc = _round_half_up(per_hour * 1000 * use.elapsed_s / 3600)
+        waste_mc = round_mc(per_hour * 1000 * use.elapsed_s / 3600)
     gpu_note = (
         "GPU use not recorded: Slurm keeps no GPU utilisation for this cluster" if use.gpus else ""
     )
@@ -164,7 +161,3 @@ def _tres_counts(entries: object) -> dict[str, int]:
         if kind and count is not None:
             counts[f"{kind}/{name}" if name else kind] = count
     return counts
-
-
-def _round_half_up(value: Fraction) -> int:
-    return int((Decimal(value.numerator) / Decimal(value.denominator)).quantize(0, ROUND_HALF_UP))

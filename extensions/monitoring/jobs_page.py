@@ -114,7 +114,7 @@ def _row(use: JobUse, result: Efficiency | None) -> dict:
             "idle_cores": result.idle_cores,
             "unused_memory_gb": result.unused_memory_gb,
             "waste_mc": result.waste_mc,
-            "waste_credits": None if result.waste_credits is None else str(result.waste_credits),
+            "waste_credits": result.waste_credits,
             "waste": waste_in_words(use, result, wait_in_words),
             "gpu_note": result.gpu_note,
         }

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from fractions import Fraction
 
-from centre.pricing import NoRateError, RateBook, Tres
+from centre.pricing import NoRateError, RateBook, Tres, round_mc
 
 from .efficiency import JobUse, efficiency
 
@@ -52,7 +52,7 @@ def last_day(cluster: str, uses: Iterable[JobUse], cpus: int, rates: RateBook, n
         except NoRateError:
             continue
         rate = price.mc_per_second(Tres(use.cores, use.gpus, use.memory_mb))
-        spend[use.account] += round(rate * inside)
+        spend[use.account] += round_mc(rate * inside)
         result = efficiency(use, rates)
         if result is not None and result.waste_mc and use.end and use.end >= since:
             waste[use.account] += result.waste_mc
@@ -64,7 +64,3 @@ def last_day(cluster: str, uses: Iterable[JobUse], cpus: int, rates: RateBook, n
         top_spend=spend.most_common(TOP),
         top_waste=[(account, mc) for account, mc in waste.most_common(TOP) if mc > 0],
     )
-
-
-def credits(milli_credits: int) -> str:
-    return f"{milli_credits / 1000:.3f}"

@@ -15,13 +15,13 @@ import time
 from jupyterhub.handlers.base import BaseHandler
 from tornado import web
 
-from centre.pricing import RateBook
+from centre.pricing import RateBook, format_credits
 from centre.site import Site
 from centre.slurm_cli import accounting_argv, cluster_argv, failure_reason, run_command
 from centre.slurm_json import SlurmOutputError, parse_sinfo_json, parse_squeue_json, slurm_jobs
 
 from .efficiency import JobUse, job_use
-from .last_day import LastDay, credits, last_day
+from .last_day import LastDay, last_day
 from .overview import cluster_view, network_view, wait_in_words
 
 SLURM_TIMEOUT = 20.0
@@ -60,7 +60,7 @@ class OverviewPage(BaseHandler):
             clusters=views,
             network=network_view(views),
             days=days,
-            credits=credits,
+            credits=format_credits,
             wait_in_words=wait_in_words,
         )
         self.finish(html)
