@@ -28,7 +28,9 @@ _VARIABLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
 BASE_PATH = "/usr/local/bin:/usr/bin:/bin"
 # The hub's variables a server's job needs; the sudo rule (deploy/sudoers/corehour.in) keeps
 # the same ones for a local job.  Anything else of the hub's environment stays behind.
-JOB_VARIABLES = re.compile(r"JUPYTERHUB_[A-Z0-9_]+|JPY_API_TOKEN|COREHOUR_SITE_JSON|SLURM_CONF")
+JOB_VARIABLES = re.compile(
+    r"JUPYTERHUB_[A-Z0-9_]+|JPY_API_TOKEN|COREHOUR_SITE_JSON|COREHOUR_USAGE_KEY|SLURM_CONF"
+)
 
 
 def job_environment(hub_env: Mapping[str, str], slurm_conf: str | None) -> dict[str, str]:

@@ -59,6 +59,8 @@ class Reading:
     gpu_note: str = ""
     source: str = "processes"
     idle_notice: str = ""
+    # The job's CPU seconds so far, for rates over longer spans (the minute samples).
+    cpu_seconds: float = 0.0
 
     def as_json(self) -> dict:
         return {
@@ -353,6 +355,7 @@ class UsageMeter:
             gpu_note=note,
             source=source,
             idle_notice=" ".join(notice for notice in notices if notice),
+            cpu_seconds=cpu_seconds,
         )
         return self._last
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 import sys
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 from sqlalchemy.exc import OperationalError
@@ -35,6 +36,7 @@ from billing_hooks.hub_pages import app_prices, template_values
 from billing_hooks.ledger_calls import TIMEOUT_S
 from billing_hooks.slurm_accounts import SlurmAccounts
 from centre.db_copy import display_url
+from centre.job_samples import report_key
 from centre.logs import hub_logging_config
 from centre.site import DEFAULT_SITE, Site
 from centre.slurm_cli import control_dir_problem
@@ -45,6 +47,8 @@ from extensions.courses.roles import hub_roles
 from extensions.courses.spawn_rules import CourseAdmission
 from extensions.courses.sso_sync import make_post_auth_hook
 from extensions.courses.store import course_students
+from extensions.monitoring.history import history_handlers
+from extensions.monitoring.history_store import HistoryStore
 from extensions.monitoring.jobs_page import JOBS_API_PATH, jobs_handlers
 from extensions.monitoring.page import overview_handlers
 from extensions.sso.discovery import Discovery, DiscoveryError, fetch_discovery
@@ -133,21 +137,55 @@ def apply_site(
     update_spawner(c, site)
     update_apps(c, site, facts)
     update_billing(c, site, facts, site_path)
-    update_handlers(c, site)
+    update_handlers(c, site, history(state_dir))
     update_metrics(c, os.environ.get(METRICS_TOKEN_VARIABLE, ""))
 
 
-def update_handlers(c, site: Site) -> None:
-    """corehour's hub API: courses' groups (with billing), copies between clusters, and the
-    spawn form's start estimates."""
+@dataclass(frozen=True)
+class History:
+    """The job history's store and the secret its report keys are made from."""
+
+    store: HistoryStore
+    secret: bytes
+
+
+def history(state_dir: str | Path) -> History:
+    """The job history: ``COREHOUR_HISTORY_DB_URL``, else a SQLite file in the state dir; the
+    key secret is a root-only file there, made once, so running jobs' keys survive restarts."""
+    state_dir = Path(state_dir)
+    url = (
+        os.environ.get("COREHOUR_HISTORY_DB_URL") or f"sqlite:///{state_dir / 'job-history.sqlite'}"
+    )
+    return History(store=HistoryStore(url), secret=history_secret(state_dir / "job-history.key"))
+
+
+def history_secret(path: Path) -> bytes:
+    try:
+        return bytes.fromhex(path.read_text().strip())
+    except FileNotFoundError:
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    secret = os.urandom(32)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w") as f:
+        f.write(secret.hex())
+    return secret
+
+
+def update_handlers(c, site: Site, history: History) -> None:
+    """corehour's hub API: courses' groups (with billing), copies between clusters, the spawn
+    form's start estimates, the overview, My jobs and the job history."""
     courses = extra_handlers() if site.billing is not None else []
     c.JupyterHub.extra_handlers = [
         *courses,
         *transfer_handlers(site),
         *estimate_handlers(),
         *overview_handlers(site),
-        *jobs_handlers(site),
+        *jobs_handlers(site, history.store),
+        *history_handlers(site, history.store, history.secret),
     ]
+    # Each server's job reports its use with a key of its own (centre/job_samples.py).
+    c.CorehourSpawner.usage_report_key = partial(report_key, history.secret)
     # The copies page is worth a link once there is somewhere to copy to.
     c.JupyterHub.template_vars.update({"corehour_copies": len(site.clusters) > 1})
     # The spawn form's word on the person's last servers comes from My jobs.

@@ -37,6 +37,7 @@ from traitlets import Any, Bool, Callable, Dict, Float, Integer, List, Unicode, 
 
 from centre.admission import Admission, AdmissionRefused, admit
 from centre.batch_script import JobSpec, job_environment, render_batch_script, request_fields
+from centre.job_samples import KEY_VARIABLE as USAGE_KEY_VARIABLE
 from centre.materials import default_url, place_argv
 from centre.options import AUTO, OptionError, SpawnRequest, options_from_form, validate_user_options
 from centre.people import account_of, job_refusal
@@ -174,6 +175,15 @@ class CorehourSpawner(SlurmSpawner):
         {"cpu_percent"}}]}``).  The spawn form then says how busy the person's last servers on
         the chosen profile were, and the smaller shape that would have served.  Empty: it says
         nothing.  Set by the hub's composition root to My jobs' API.""",
+    ).tag(config=True)
+
+    usage_report_key = Callable(
+        None,
+        allow_none=True,
+        help="""(username, cluster) -> key: the key a server's job shows when it reports its
+        use for the job history (``centre/job_samples.py``), passed to the job as
+        ``COREHOUR_USAGE_KEY``.  None: jobs keep no history.  Set by the hub's composition
+        root to the monitoring feature's key.""",
     ).tag(config=True)
 
     form_billing = Callable(
@@ -421,6 +431,8 @@ class CorehourSpawner(SlurmSpawner):
         # App notebooks check their forms against the same site as the hub, but only its
         # public part: the person can read this environment.
         env["COREHOUR_SITE_JSON"] = self._public_site_json
+        if self.usage_report_key is not None and self.cluster:
+            env[USAGE_KEY_VARIABLE] = self.usage_report_key(self.user.name, self.cluster)
         return env
 
     @property

@@ -18,6 +18,7 @@ from tests.harness import (
     drained_for_kill_failures,
     ensure_users,
     slurm_snapshot,
+    wait_for_completing_jobs,
 )
 
 
@@ -56,6 +57,7 @@ def _no_servers_left(request):
     users = request.getfixturevalue("users")
     yield
     portal.stop_all(users)
+    wait_for_completing_jobs()
     drained = drained_for_kill_failures()
     if drained:
         pytest.fail(f"a job of this test would not die and drained a node (resumed):\n{drained}")

@@ -22,6 +22,8 @@ from centre.slurm_cli import accounting_argv, failure_reason, run_command
 from centre.slurm_json import SlurmOutputError, slurm_jobs, slurm_text
 
 from .efficiency import Efficiency, JobUse, efficiency, job_use, waste_in_words
+from .history import SAMPLES_API_PATH
+from .history_store import HistoryStore
 from .overview import wait_in_words
 
 SLURM_TIMEOUT = 30.0
@@ -29,8 +31,9 @@ WINDOW = "now-7days"
 JOBS_API_PATH = "api/corehour/jobs"
 
 
-def jobs_handlers(site: Site) -> list[tuple[str, type, dict]]:
-    settings = {"site": site, "rates": RateBook.from_site(site.billing) if site.billing else None}
+def jobs_handlers(site: Site, history: HistoryStore) -> list[tuple[str, type, dict]]:
+    rates = RateBook.from_site(site.billing) if site.billing else None
+    settings = {"site": site, "rates": rates, "history": history}
     return [
         (r"/corehour/jobs", MyJobsPage, settings),
         (rf"/{JOBS_API_PATH}", MyJobsApi, settings),
@@ -38,14 +41,24 @@ def jobs_handlers(site: Site) -> list[tuple[str, type, dict]]:
 
 
 class _MyJobs(BaseHandler):
-    def initialize(self, site: Site, rates: RateBook | None) -> None:
+    def initialize(self, site: Site, rates: RateBook | None, history: HistoryStore) -> None:
         self.site = site
         self.rates = rates or RateBook({})
+        self.history = history
 
     async def rows(self) -> tuple[list[dict], list[str]]:
         """Every job of the person, newest first, and a sentence per cluster that did not answer."""
-        answers = await asyncio.gather(*(self._cluster_jobs(name) for name in self.site.clusters))
+        answers, summaries = await asyncio.gather(
+            asyncio.gather(*(self._cluster_jobs(name) for name in self.site.clusters)),
+            asyncio.to_thread(self.history.summaries, self.current_user.name),
+        )
         rows = [row for jobs, _ in answers for row in jobs]
+        for row in rows:
+            key = (row["cluster"], int(row["job_id"]) if str(row["job_id"]).isdigit() else 0)
+            samples, gpu_percent = summaries.get(key, (0, None))
+            row["history_samples"] = samples
+            if row["efficiency"] is not None and gpu_percent is not None:
+                row["efficiency"]["gpu_percent"] = round(gpu_percent, 1)
         rows.sort(key=lambda row: (row["start"] or 2**62, row["job_id"]), reverse=True)
         return rows, [problem for _, problem in answers if problem]
 
@@ -78,6 +91,7 @@ class MyJobsPage(_MyJobs):
             # "When would a job start now?": the page asks the spawn form's estimates API.
             profiles=[(slug, p.display_name) for slug, p in self.site.profiles.items()],
             estimates_url=url_path_join(self.hub.base_url, "api/corehour/start-estimates"),
+            samples_url=url_path_join(self.hub.base_url, SAMPLES_API_PATH),
         )
         self.finish(html)
 
@@ -117,5 +131,7 @@ def _row(use: JobUse, result: Efficiency | None) -> dict:
             "waste_credits": result.waste_credits,
             "waste": waste_in_words(use, result, wait_in_words),
             "gpu_note": result.gpu_note,
+            # From the job's own minute samples, where it reported them (servers).
+            "gpu_percent": None,
         }
     return row

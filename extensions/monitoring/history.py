@@ -1,0 +1,120 @@
+"""The job history's two doors: running servers report their minutes, people read their own.
+
+``POST /hub/api/corehour/job-samples`` takes a job's report (centre/job_samples.py).  It is a
+plain request handler, not one of the hub's: the job shows the key the spawner gave it, which
+the hub checks with one HMAC, so a report costs no token lookup and no database read beyond
+the write.  The key names the person and the cluster; the job must be one of that person's
+running servers there, so nobody can write into someone else's history.
+
+``GET /hub/api/corehour/job-samples?cluster=…&job_id=…`` returns the person's own samples of
+one job for My jobs' charts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+
+from jupyterhub.apihandlers.base import APIHandler
+from tornado import web
+
+from centre.job_samples import (
+    FIELDS,
+    LARGEST_JOB_ID,
+    MAX_REPORT_BYTES,
+    REPORT_PATH,
+    ReportError,
+    key_owner,
+    parse_report,
+)
+from centre.site import Site
+
+from .history_store import HistoryStore
+
+log = logging.getLogger("corehour.monitoring")
+SAMPLES_API_PATH = f"api/{REPORT_PATH}"
+
+
+def history_handlers(site: Site, store: HistoryStore, secret: bytes) -> list[tuple]:
+    return [
+        (rf"/{SAMPLES_API_PATH}", JobSamples, {"site": site, "store": store, "secret": secret}),
+    ]
+
+
+def running_server_job(spawners, cluster: str, job_id: int) -> bool:
+    """Whether one of these spawners runs ``job_id`` on ``cluster`` (read, never changed)."""
+    wanted = str(job_id)
+    return any(
+        str(getattr(spawner, "job_id", "") or "") == wanted
+        and getattr(spawner, "cluster", "") == cluster
+        for spawner in spawners
+    )
+
+
+class JobSamples(APIHandler):
+    def initialize(self, site: Site, store: HistoryStore, secret: bytes) -> None:
+        self.site = site
+        self.store = store
+        self.secret = secret
+
+    # A report is signed by its key, not by a cookie: there is no form to forge.
+    def check_xsrf_cookie(self) -> None:
+        return None
+
+    async def prepare(self) -> None:
+        # The hub's own prepare() looks the caller up by token or cookie; a report has
+        # neither, only its key, so only reading the history goes through it.
+        if self.request.method != "POST":
+            await super().prepare()
+
+    async def post(self) -> None:
+        owner = key_owner(self.secret, _bearer(self.request.headers.get("Authorization", "")))
+        if owner is None:
+            raise web.HTTPError(403, "This job's usage key is not one this hub made.")
+        username, cluster = owner
+        if cluster not in self.site.clusters:
+            raise web.HTTPError(403, f"The key names cluster {cluster!r}, which this site has not.")
+        if len(self.request.body) > MAX_REPORT_BYTES:
+            raise web.HTTPError(413, f"A report may be {MAX_REPORT_BYTES} bytes at most.")
+        try:
+            report = parse_report(json.loads(self.request.body or b"null"), time.time())
+        except (ValueError, ReportError) as e:
+            raise web.HTTPError(400, f"This report was not stored: {e}") from None
+        # The hub keeps everyone with a running server in memory: no database read here.
+        user = next((u for u in self.users.values() if u.name == username), None)
+        spawners = user.spawners.values() if user is not None else ()
+        if not running_server_job(spawners, cluster, report.job_id):
+            raise web.HTTPError(
+                403,
+                f"Job {report.job_id} on {cluster} is not a running server of {username}; "
+                "only a server's own job reports its use.",
+            )
+        stored = await asyncio.to_thread(
+            self.store.add, cluster, report.job_id, username, report.samples
+        )
+        await asyncio.to_thread(self.store.thin_if_due)
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps({"stored": stored}))
+
+    @web.authenticated
+    async def get(self) -> None:
+        cluster = self.get_argument("cluster", "")
+        if cluster not in self.site.clusters:
+            allowed = ", ".join(sorted(self.site.clusters))
+            raise web.HTTPError(400, f"cluster: {cluster!r} is not one of: {allowed}")
+        job_text = self.get_argument("job_id", "")
+        if not job_text.isdigit() or not 1 <= int(job_text) <= LARGEST_JOB_ID:
+            raise web.HTTPError(400, f"job_id: a job number from 1 to {LARGEST_JOB_ID}")
+        samples = await asyncio.to_thread(
+            self.store.samples, self.current_user.name, cluster, int(job_text)
+        )
+        self.set_header("Content-Type", "application/json")
+        self.set_header("Cache-Control", "no-store")
+        self.finish(json.dumps({"fields": FIELDS, "samples": [s.as_list() for s in samples]}))
+
+
+def _bearer(header: str) -> str:
+    scheme, _, value = header.partition(" ")
+    return value.strip() if scheme.lower() == "bearer" else ""
