@@ -1,5 +1,6 @@
-"""Jobs by state for each cluster, from the status board's one ``squeue`` per cycle, for the
-hub's ``/hub/metrics``: Prometheus sees the queue at no cost of its own to Slurm.
+"""Jobs and nodes by state for each cluster, from the status board's one ``squeue`` per cycle
+(and its ``sinfo`` once a minute), for the hub's ``/hub/metrics``: Prometheus sees the queue
+and the nodes at no cost of its own to Slurm.
 
 A collector, not gauges set on each query: a scrape reads the boards' newest answers as they
 are, and a cluster the hub has no reason to watch (no server there) shows no queue, not a stale
@@ -39,8 +40,18 @@ class BoardCollector(Collector):
         )
         queries = CounterMetricFamily(
             "corehour_cluster_queries",
-            "squeue queries the hub ran against the cluster (one per cycle, for all servers).",
+            "squeue and sinfo queries the hub ran against the cluster (shared by all servers).",
             labels=["cluster"],
+        )
+        nodes = GaugeMetricFamily(
+            "corehour_cluster_nodes",
+            "Nodes of the cluster by state, from the hub's last sinfo of it (once a minute).",
+            labels=["cluster", "state"],
+        )
+        cpus = GaugeMetricFamily(
+            "corehour_cluster_cpus",
+            "Cores of the cluster: allocated to jobs, and in all, from the hub's last sinfo.",
+            labels=["cluster", "kind"],
         )
         for board in self.boards():
             now = board.clock()
@@ -53,7 +64,12 @@ class BoardCollector(Collector):
                         jobs.add_metric([cluster, state], count)
             for cluster, count in sorted(board.queries.items()):
                 queries.add_metric([cluster], count)
-        yield from (jobs, reachable, age, queries)
+            for cluster, counted in sorted(board.nodes().items()):
+                for state, count in sorted(counted.by_state.items()):
+                    nodes.add_metric([cluster, state], count)
+                cpus.add_metric([cluster, "allocated"], counted.cpus_allocated)
+                cpus.add_metric([cluster, "total"], counted.cpus_total)
+        yield from (jobs, reachable, age, queries, nodes, cpus)
 
 
 def register(boards: Callable[[], Iterable[StatusBoard]], registry=None) -> None:

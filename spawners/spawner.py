@@ -276,7 +276,10 @@ class CorehourSpawner(SlurmSpawner):
     def board(self) -> StatusBoard:
         key = self._site_key
         if key not in _boards:
-            _boards[key] = StatusBoard(partial(_fetch_queue, self.site_model, self.slurm_timeout))
+            _boards[key] = StatusBoard(
+                partial(_fetch_slurm, self.site_model, self.slurm_timeout, QUEUE_QUERY),
+                fetch_nodes=partial(_fetch_slurm, self.site_model, self.slurm_timeout, NODES_QUERY),
+            )
         return _boards[key]
 
     def _as_user(self, cluster: str, argv: list[str]) -> list[str]:
@@ -727,8 +730,12 @@ def _form_to_options(formdata: dict[str, list[str]]) -> dict[str, str]:
         raise web.HTTPError(400, str(e)) from None
 
 
-async def _fetch_queue(site: Site, timeout: float, cluster: str) -> str:
-    argv = cluster_argv(site.clusters[cluster], ["squeue", "--all", "--states=all", "--json"])
+QUEUE_QUERY = ("squeue", "--all", "--states=all", "--json")
+NODES_QUERY = ("sinfo", "--json")
+
+
+async def _fetch_slurm(site: Site, timeout: float, query: tuple[str, ...], cluster: str) -> str:
+    argv = cluster_argv(site.clusters[cluster], list(query))
     result = await run_command(argv, timeout=timeout)
     if not result.ok:
         raise RuntimeError(failure_reason(site.clusters[cluster], result))

@@ -6,6 +6,9 @@ shared snapshot.  Requests that arrive while a query is in flight wait for
 it instead of starting another, and a background cycle per cluster refreshes
 the snapshot and tells the hub at once about servers whose jobs ended.
 
+The same cycle asks for the cluster's nodes (``sinfo --json``) at most once a minute, for
+the hub's metrics: node states change slowly, and nobody waits on them.
+
 A failed query gives a snapshot with ``jobs = None``: Slurm's answer is
 *unknown*, which callers must treat as "keep the server and ask again", never
 as "the job is gone".
@@ -21,7 +24,13 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from centre.slurm_json import JobInfo, SlurmOutputError, parse_squeue_json
+from centre.slurm_json import (
+    JobInfo,
+    NodeInfo,
+    SlurmOutputError,
+    parse_sinfo_json,
+    parse_squeue_json,
+)
 
 log = logging.getLogger("corehour.status")
 
@@ -39,13 +48,41 @@ class Snapshot:
 
 
 Fetch = Callable[[str], Awaitable[str]]
+# How often the cycle asks a cluster for its nodes, in seconds.
+NODES_EVERY = 60.0
+
+
+@dataclass(frozen=True)
+class NodeCount:
+    """A cluster's nodes by state, and its cores allocated and in all, at one moment."""
+
+    started_at: float
+    by_state: dict[str, int]
+    cpus_allocated: int
+    cpus_total: int
+
+
+def count_nodes(nodes: list[NodeInfo], started_at: float) -> NodeCount:
+    return NodeCount(
+        started_at=started_at,
+        by_state=dict(Counter(node.state for node in nodes)),
+        cpus_allocated=sum(node.alloc_cpus for node in nodes),
+        cpus_total=sum(node.cpus for node in nodes),
+    )
 
 
 class StatusBoard:
     """Shared, coalescing cache of ``squeue --json`` per cluster."""
 
-    def __init__(self, fetch: Fetch, clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self,
+        fetch: Fetch,
+        clock: Callable[[], float] = time.monotonic,
+        fetch_nodes: Fetch | None = None,
+    ):
         self._fetch = fetch
+        self._fetch_nodes = fetch_nodes
+        self._nodes: dict[str, NodeCount] = {}
         self.clock = clock
         self._latest: dict[str, Snapshot] = {}
         self._inflight: dict[str, tuple[float, asyncio.Task[Snapshot]]] = {}
@@ -96,6 +133,28 @@ class StatusBoard:
         """Each cluster's newest answer (or failure to answer), for metrics and pages."""
         return dict(self._latest)
 
+    def nodes(self) -> dict[str, NodeCount]:
+        """Each cluster's latest node count (clusters the hub watches), for metrics."""
+        return dict(self._nodes)
+
+    async def refresh_nodes(self, cluster: str) -> None:
+        """Ask for the cluster's nodes if the last answer is older than NODES_EVERY."""
+        if self._fetch_nodes is None:
+            return
+        last = self._nodes.get(cluster)
+        started = self.clock()
+        if last is not None and started - last.started_at < NODES_EVERY:
+            return
+        try:
+            nodes = await asyncio.to_thread(parse_sinfo_json, await self._fetch_nodes(cluster))
+        except (OSError, RuntimeError, SlurmOutputError) as e:
+            # Metrics only: the next cycle asks again; a stale count is dropped, not shown.
+            log.debug("sinfo on %s did not answer: %s", cluster, e)
+            self._nodes.pop(cluster, None)
+            return
+        self.queries[cluster] += 1
+        self._nodes[cluster] = count_nodes(nodes, started)
+
     def unreachable(self, within: float = 60.0) -> dict[str, str]:
         """Clusters whose latest answer, at most ``within`` seconds old, was no answer: why."""
         now = self.clock()
@@ -131,6 +190,7 @@ class StatusBoard:
             snap = await self.snapshot(cluster, newer_than=self.clock())
             if not snap.reachable:
                 continue
+            await self.refresh_nodes(cluster)
             for spawner in list(self._watchers.get(cluster, ())):
                 if getattr(spawner, "pending", None):
                     continue  # starting or stopping: the hub is already on it

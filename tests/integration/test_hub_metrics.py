@@ -1,11 +1,12 @@
-"""The hub's /hub/metrics carries each cluster's queue by state, from the status board's own
-squeue: a scraper adds no Slurm query."""
+"""The hub's /hub/metrics carries each cluster's queue and nodes by state, from the status
+board's own squeue and sinfo: a scraper adds no Slurm query."""
 
 import time
 
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.harness import slurm
 from tests.integration.test_billing_metrics import metrics_token, series
 
 PERSON = "chtest1"
@@ -25,13 +26,24 @@ def test_a_running_server_shows_in_its_clusters_queue_on_hub_metrics(portal):
         assert reply.status_code == 200, reply.text[:300]
         got = series(reply.text)
         running = got.get(("corehour_cluster_jobs", (("cluster", "alpha"), ("state", "RUNNING"))))
-        if running:
+        total = got.get(("corehour_cluster_cpus", (("cluster", "alpha"), ("kind", "total"))))
+        if running and total:
             break
         assert time.monotonic() < deadline, sorted(k for k in got if "corehour" in k[0])
         time.sleep(1)
     assert running >= 1
     assert got["corehour_cluster_reachable", (("cluster", "alpha"),)] == 1
     assert got["corehour_cluster_queries_total", (("cluster", "alpha"),)] >= 1
+    # The nodes as Slurm counts them: alpha's one node of 32 cores, the server's core in use.
+    truth = slurm("alpha", "sinfo", "-N", "-h", "-o", "%T|%C").stdout.split()[0]
+    state, cpus = truth.split("|")
+    allocated, _, _, total_cpus = (int(n) for n in cpus.split("/"))
+    nodes = {k[1][1][1]: v for k, v in got.items() if k[0] == "corehour_cluster_nodes"}
+    assert sum(nodes.values()) == 1, nodes
+    assert total == total_cpus == 32
+    assert got["corehour_cluster_cpus", (("cluster", "alpha"), ("kind", "allocated"))] >= 1
+    assert allocated >= 1
+    assert state.lower() in {name.lower() for name in nodes}, (state, nodes)
     # JupyterHub's own series are still there beside ours.
     names = {family.name for family in text_string_to_metric_families(reply.text)}
     assert "jupyterhub_running_servers" in names

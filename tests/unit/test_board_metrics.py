@@ -1,13 +1,17 @@
 """Jobs by state per cluster on /hub/metrics, from the status board's last answers."""
 
 import asyncio
+from pathlib import Path
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
+from centre.slurm_json import parse_sinfo_json
 from spawners.board_metrics import register
 from spawners.status_board import StatusBoard
 from tests.unit.test_status_board import FakeSlurm, squeue_text
+
+FIXTURES = Path(__file__).parent / "fixtures"
 
 
 def scrape(registry) -> dict:
@@ -52,3 +56,55 @@ def test_no_board_no_series():
     names = {family.name for family in registry.collect()}
     assert "corehour_cluster_jobs" in names  # described, with no samples
     assert not [key for key in scrape(registry) if key[0] == "corehour_cluster_jobs"]
+
+
+def test_nodes_by_state_come_from_a_real_sinfo_capture_at_most_once_a_minute():
+    sinfo = (FIXTURES / "slurm-22.05.8" / "sinfo.json").read_text()
+    asked = []
+
+    async def fetch_nodes(cluster):
+        asked.append(cluster)
+        return sinfo
+
+    clock = [1000.0]
+    board = StatusBoard(
+        FakeSlurm(squeue_text(("1", "RUNNING"))), clock=lambda: clock[0], fetch_nodes=fetch_nodes
+    )
+
+    async def cycle_twice():
+        await board.refresh_nodes("alpha")
+        clock[0] += 30  # within the minute: no second sinfo
+        await board.refresh_nodes("alpha")
+
+    asyncio.run(cycle_twice())
+    assert asked == ["alpha"]
+    (node,) = parse_sinfo_json(sinfo)
+    registry = CollectorRegistry()
+    register(lambda: [board], registry)
+    got = scrape(registry)
+    assert got["corehour_cluster_nodes", (("cluster", "alpha"), ("state", node.state))] == 1
+    assert got["corehour_cluster_cpus", (("cluster", "alpha"), ("kind", "total"))] == node.cpus
+    assert got["corehour_cluster_cpus", (("cluster", "alpha"), ("kind", "allocated"))] == (
+        node.alloc_cpus
+    )
+    clock[0] += 31
+    asyncio.run(board.refresh_nodes("alpha"))
+    assert asked == ["alpha", "alpha"]
+
+
+def test_a_cluster_whose_sinfo_fails_shows_no_stale_nodes():
+    answers = iter([(FIXTURES / "slurm-22.05.8" / "sinfo.json").read_text(), OSError("ssh failed")])
+
+    async def fetch_nodes(cluster):
+        answer = next(answers)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    clock = [0.0]
+    board = StatusBoard(FakeSlurm(""), clock=lambda: clock[0], fetch_nodes=fetch_nodes)
+    asyncio.run(board.refresh_nodes("alpha"))
+    assert "alpha" in board.nodes()
+    clock[0] += 61
+    asyncio.run(board.refresh_nodes("alpha"))
+    assert board.nodes() == {}

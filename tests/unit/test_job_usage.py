@@ -1,5 +1,6 @@
 """A job's live use: allocation from Slurm's variables, its cgroup, its processes, its GPUs."""
 
+import os
 import subprocess
 import sys
 import time
@@ -304,3 +305,22 @@ def test_an_hour_of_idle_gpus_is_a_nudge_and_a_busy_hour_is_not(tmp_path):
         assert ("GPUs were" in reading.idle_notice) is nudged, reading.idle_notice
         assert "cores on average" not in reading.idle_notice
     assert idle_gpu_notice([(0.0, 2.0), (1800.0, 2.0)]) == ""  # not an hour yet
+
+
+def test_the_process_tree_from_proc_matches_psutils_full_scan():
+    from centre.job_usage import _process_tree_use, _process_tree_use_psutil
+
+    child = subprocess.Popen(
+        [sys.executable, "-c", "import time; x = bytearray(30 << 20); time.sleep(30)"]
+    )
+    try:
+        time.sleep(0.5)
+        fast_cpu, fast_memory = _process_tree_use(os.getpid())
+        full_cpu, full_memory = _process_tree_use_psutil(os.getpid())
+        assert fast_cpu == pytest.approx(full_cpu, abs=0.05)
+        # The child's 30 MB are counted: the tree is walked, not only this process.
+        assert fast_memory >= 30 << 20
+        assert fast_memory == pytest.approx(full_memory, rel=0.05)
+    finally:
+        child.kill()
+        child.wait()
