@@ -90,7 +90,8 @@ class Report:
 def report_key(secret: bytes, username: str, cluster: str) -> str:
     """The key a job of ``username`` on ``cluster`` shows; the hub recomputes it to check it,
     so it stores none.  The report's owner and cluster come from the key, never the body."""
-    mac = hmac.new(secret, f"job-samples:{cluster}:{username}".encode(), hashlib.sha256)
+    # NUL-separated: no cluster or name can shift into the other's part.
+    mac = hmac.new(secret, f"job-samples\0{cluster}\0{username}".encode(), hashlib.sha256)
     return f"{cluster}/{username}.{mac.hexdigest()}"
 
 
@@ -114,7 +115,7 @@ def parse_report(body: object, now: float) -> Report:
         raise ReportError("the report must be a JSON object with job_id and samples")
     unknown = sorted(set(body) - {"job_id", "samples"})
     if unknown:
-        raise ReportError(f"unknown field {unknown[0]!r}: allowed are job_id and samples")
+        raise ReportError(f"unknown field {unknown[0]!r:.40}: allowed are job_id and samples")
     job_id = _whole(body.get("job_id"), "job_id", 1, LARGEST_JOB_ID)
     samples = body.get("samples")
     if not isinstance(samples, list) or not 1 <= len(samples) <= MAX_SAMPLES_PER_REPORT:
@@ -153,7 +154,7 @@ def _sample(row: object, index: int, now: float) -> Sample:
 
 def _whole(value: object, field: str, low: int, high: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise ReportError(f"{field}: a whole number from {low} to {high}, not {value!r}")
+        raise ReportError(f"{field}: a whole number from {low} to {high}, not {value!r:.40}")
     return value
 
 
@@ -168,7 +169,7 @@ def _number(value: object, field: str, high: float) -> float:
         or not math.isfinite(value)
         or not 0 <= value <= high
     ):
-        raise ReportError(f"{field}: a number from 0 to {high:g}, not {value!r}")
+        raise ReportError(f"{field}: a number from 0 to {high:g}, not {value!r:.40}")
     return float(value)
 
 

@@ -392,9 +392,12 @@ def _process_tree_use(pid: int) -> tuple[float, int]:
     if not os.path.exists(f"/proc/{pid}/task/{pid}/children"):
         return _process_tree_use_psutil(pid)
     cpu, memory = 0.0, 0
-    pending = [pid]
+    pending, seen = [pid], set()
     while pending:
         current = pending.pop()
+        if current in seen:
+            continue  # a number reused while the tree was read
+        seen.add(current)
         try:
             with open(f"/proc/{current}/stat") as f:
                 fields = f.read().rsplit(")", 1)[1].split()

@@ -252,7 +252,11 @@ def parse_sinfo_json(text: str) -> list[NodeInfo]:
             ]
         nodes: dict[str, NodeInfo] = {}
         for row in data["sinfo"]:
-            for name in row["nodes"]["nodes"]:
+            # A row's counts are for all its nodes together; each node gets its share, so
+            # that sums over nodes are the row's.
+            names = row["nodes"]["nodes"]
+            share = max(len(names), 1)
+            for name in names:
                 seen = nodes.get(name)
                 partitions = (
                     (*seen.partitions, row["partition"]["name"])
@@ -263,8 +267,8 @@ def parse_sinfo_json(text: str) -> list[NodeInfo]:
                     name=name,
                     state=slurm_state(row["node"]["state"]),
                     partitions=partitions,
-                    cpus=slurm_number(row["cpus"]["total"]) or 0,
-                    alloc_cpus=slurm_number(row["cpus"]["allocated"]) or 0,
+                    cpus=(slurm_number(row["cpus"]["total"]) or 0) // share,
+                    alloc_cpus=(slurm_number(row["cpus"]["allocated"]) or 0) // share,
                 )
         return list(nodes.values())
     except (ValueError, KeyError, TypeError, AttributeError) as e:

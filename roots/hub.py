@@ -151,7 +151,8 @@ class History:
 
 def history(state_dir: str | Path) -> History:
     """The job history: ``COREHOUR_HISTORY_DB_URL``, else a SQLite file in the state dir; the
-    key secret is a root-only file there, made once, so running jobs' keys survive restarts."""
+    key secret is a file there that only the hub's user reads, made once, so running jobs'
+    keys survive restarts."""
     state_dir = Path(state_dir)
     url = (
         os.environ.get("COREHOUR_HISTORY_DB_URL") or f"sqlite:///{state_dir / 'job-history.sqlite'}"
@@ -159,17 +160,46 @@ def history(state_dir: str | Path) -> History:
     return History(store=HistoryStore(url), secret=history_secret(state_dir / "job-history.key"))
 
 
+HISTORY_SECRET_BYTES = 32
+
+
 def history_secret(path: Path) -> bytes:
+    """The job history's key secret: made once, readable by the hub's user only; a file that
+    is readable by others or holds too short a secret stops the hub with a message."""
     try:
-        return bytes.fromhex(path.read_text().strip())
+        text = path.read_text().strip()
     except FileNotFoundError:
-        pass
-    path.parent.mkdir(parents=True, exist_ok=True)
-    secret = os.urandom(32)
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(descriptor, "w") as f:
-        f.write(secret.hex())
+        return _new_history_secret(path)
+    if path.stat().st_mode & 0o077:
+        _exit(f"{path} is readable by others than the hub's user: chmod 600 {path}")
+    try:
+        secret = bytes.fromhex(text)
+    except ValueError:
+        secret = b""
+    if len(secret) < HISTORY_SECRET_BYTES:
+        _exit(
+            f"{path} holds no usable secret ({HISTORY_SECRET_BYTES} random bytes as hex); "
+            "delete it and start the hub again to make a new one (running jobs' reports stop)"
+        )
     return secret
+
+
+def _new_history_secret(path: Path) -> bytes:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    draft = path.with_name(f".{path.name}.{os.getpid()}")
+    descriptor = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w") as f:
+        f.write(os.urandom(HISTORY_SECRET_BYTES).hex())
+        f.flush()
+        os.fsync(f.fileno())
+    try:
+        # Whole or not at all, and never over a secret another start made meanwhile.
+        os.link(draft, path)
+    except FileExistsError:
+        pass
+    finally:
+        os.unlink(draft)
+    return history_secret(path)
 
 
 def update_handlers(c, site: Site, history: History) -> None:

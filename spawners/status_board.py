@@ -83,6 +83,8 @@ class StatusBoard:
         self._fetch = fetch
         self._fetch_nodes = fetch_nodes
         self._nodes: dict[str, NodeCount] = {}
+        self._nodes_asked: dict[str, float] = {}
+        self._nodes_tasks: dict[str, asyncio.Task[None]] = {}
         self.clock = clock
         self._latest: dict[str, Snapshot] = {}
         self._inflight: dict[str, tuple[float, asyncio.Task[Snapshot]]] = {}
@@ -134,26 +136,39 @@ class StatusBoard:
         return dict(self._latest)
 
     def nodes(self) -> dict[str, NodeCount]:
-        """Each cluster's latest node count (clusters the hub watches), for metrics."""
-        return dict(self._nodes)
+        """Each cluster's node count of the last two minutes (clusters the hub watches)."""
+        now = self.clock()
+        return {
+            name: count
+            for name, count in self._nodes.items()
+            if now - count.started_at <= 2 * NODES_EVERY
+        }
 
     async def refresh_nodes(self, cluster: str) -> None:
-        """Ask for the cluster's nodes if the last answer is older than NODES_EVERY."""
+        """Ask for the cluster's nodes if the last try is older than NODES_EVERY."""
         if self._fetch_nodes is None:
             return
-        last = self._nodes.get(cluster)
         started = self.clock()
-        if last is not None and started - last.started_at < NODES_EVERY:
+        asked = self._nodes_asked.get(cluster)
+        if asked is not None and started - asked < NODES_EVERY:
             return
+        # A failed or slow sinfo is tried again a minute later, not every cycle.
+        self._nodes_asked[cluster] = started
         try:
             nodes = await asyncio.to_thread(parse_sinfo_json, await self._fetch_nodes(cluster))
         except (OSError, RuntimeError, SlurmOutputError) as e:
-            # Metrics only: the next cycle asks again; a stale count is dropped, not shown.
+            # Metrics only: a stale count is dropped, not shown.
             log.debug("sinfo on %s did not answer: %s", cluster, e)
             self._nodes.pop(cluster, None)
             return
         self.queries[cluster] += 1
         self._nodes[cluster] = count_nodes(nodes, started)
+
+    def _refresh_nodes_aside(self, cluster: str) -> None:
+        # Beside the cycle, never in its way: ended jobs are told to the hub without waiting.
+        running = self._nodes_tasks.get(cluster)
+        if running is None or running.done():
+            self._nodes_tasks[cluster] = asyncio.ensure_future(self.refresh_nodes(cluster))
 
     def unreachable(self, within: float = 60.0) -> dict[str, str]:
         """Clusters whose latest answer, at most ``within`` seconds old, was no answer: why."""
@@ -190,7 +205,7 @@ class StatusBoard:
             snap = await self.snapshot(cluster, newer_than=self.clock())
             if not snap.reachable:
                 continue
-            await self.refresh_nodes(cluster)
+            self._refresh_nodes_aside(cluster)
             for spawner in list(self._watchers.get(cluster, ())):
                 if getattr(spawner, "pending", None):
                     continue  # starting or stopping: the hub is already on it

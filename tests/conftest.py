@@ -57,10 +57,12 @@ def _no_servers_left(request):
     users = request.getfixturevalue("users")
     yield
     portal.stop_all(users)
-    wait_for_completing_jobs()
+    ending = wait_for_completing_jobs()
     drained = drained_for_kill_failures()
     if drained:
         pytest.fail(f"a job of this test would not die and drained a node (resumed):\n{drained}")
+    if ending:
+        pytest.fail(f"jobs of this test were still ending after the stop: {ending}")
 
 
 # Tests never assert timings: Hypothesis's per-example deadline (200 ms) failed a property

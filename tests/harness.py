@@ -93,27 +93,39 @@ NOTHING_LEFT = "nothing of the job is left under the step manager"
 _unkillable_read = UNKILLABLE_LOG.stat().st_size if UNKILLABLE_LOG.exists() else 0
 
 
+END_OF_ENTRY = "-- end of entry"
+
+
 def new_unkillable_entries() -> list[str]:
-    """The entries deploy/slurm/unkillable-step appended since the last call."""
+    """The whole entries deploy/slurm/unkillable-step appended since the last call (one still
+    being written is left for the next call)."""
     global _unkillable_read
     if not UNKILLABLE_LOG.exists():
         return []
     with UNKILLABLE_LOG.open() as log:
         log.seek(_unkillable_read)
         text = log.read()
-        _unkillable_read = log.tell()
-    return [entry for entry in re.split(r"(?m)^(?=== )", text) if entry.strip()]
+    whole = text[: text.rfind(END_OF_ENTRY) + len(END_OF_ENTRY)] if END_OF_ENTRY in text else ""
+    _unkillable_read += len(whole.encode())
+    return [entry for entry in re.split(r"(?m)^(?=== )", whole) if entry.strip()]
 
 
-def wait_for_completing_jobs(timeout: float = 75) -> None:
-    """Wait until no job is still ending on any cluster, so the next test finds free nodes.
+def wait_for_completing_jobs(timeout: float = 100) -> str:
+    """Wait until no job is still ending on any cluster, so the next test finds free nodes;
+    the jobs still ending after ``timeout`` seconds, or "".
 
-    Bounded by a little over UnkillableStepTimeout (deploy/slurm/*.conf.in), the longest Slurm
-    holds a node for a job whose processes have all ended."""
+    The bound is UnkillableStepTimeout (deploy/slurm/*.conf.in, 60 s) and its program's run,
+    with room: the longest Slurm holds a node for a job whose processes have all ended."""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not any(job_state(j) == "COMPLETING" for c in SLURM_CONF for j in squeue_jobs(c)):
-            return
+    while True:
+        ending = [
+            f"{c} job {j['job_id']} of {j['user_name']}"
+            for c in SLURM_CONF
+            for j in squeue_jobs(c)
+            if job_state(j) == "COMPLETING"
+        ]
+        if not ending or time.monotonic() > deadline:
+            return ", ".join(ending)
         time.sleep(1)
 
 

@@ -18,6 +18,7 @@ import logging
 import time
 
 from jupyterhub.apihandlers.base import APIHandler
+from sqlalchemy.exc import SQLAlchemyError
 from tornado import web
 
 from centre.job_samples import (
@@ -59,9 +60,11 @@ class JobSamples(APIHandler):
         self.store = store
         self.secret = secret
 
-    # A report is signed by its key, not by a cookie: there is no form to forge.
+    # A report is signed by its key, not by a cookie: there is no form to forge.  Reading
+    # goes through the hub's own check.
     def check_xsrf_cookie(self) -> None:
-        return None
+        if self.request.method != "POST":
+            super().check_xsrf_cookie()
 
     async def prepare(self) -> None:
         # The hub's own prepare() looks the caller up by token or cookie; a report has
@@ -80,7 +83,7 @@ class JobSamples(APIHandler):
             raise web.HTTPError(413, f"A report may be {MAX_REPORT_BYTES} bytes at most.")
         try:
             report = parse_report(json.loads(self.request.body or b"null"), time.time())
-        except (ValueError, ReportError) as e:
+        except (ValueError, RecursionError, ReportError) as e:
             raise web.HTTPError(400, f"This report was not stored: {e}") from None
         # The hub keeps everyone with a running server in memory: no database read here.
         user = next((u for u in self.users.values() if u.name == username), None)
@@ -91,7 +94,12 @@ class JobSamples(APIHandler):
                 f"Job {report.job_id} on {cluster} is not a running server of {username}; "
                 "only a server's own job reports its use.",
             )
-        stored = await asyncio.to_thread(self._store, cluster, report.job_id, username, report)
+        try:
+            stored = await asyncio.to_thread(self._store, cluster, report.job_id, username, report)
+        except SQLAlchemyError as e:
+            # Not the hub's database: its session must not be rolled back for this.
+            log.warning("job history: could not store a report of %s: %s", username, e)
+            raise web.HTTPError(503, "The job history cannot be written now; try later.") from None
         self.set_header("Content-Type", "application/json")
         self.finish(json.dumps({"stored": stored}))
 
@@ -103,12 +111,20 @@ class JobSamples(APIHandler):
 
     @web.authenticated
     async def get(self) -> None:
+        user = self.current_user
+        if getattr(user, "kind", "user") != "user":
+            raise web.HTTPError(403, "A job's history is its owner's: sign in as yourself")
+        # As much as reading one's own servers needs: a token lent to a server holds less.
+        if not {"servers", f"servers!user={user.name}"} & set(self.expanded_scopes):
+            raise web.HTTPError(403, f"A job's history needs the scope servers!user={user.name}")
         cluster = self.get_argument("cluster", "")
         if cluster not in self.site.clusters:
             allowed = ", ".join(sorted(self.site.clusters))
-            raise web.HTTPError(400, f"cluster: {cluster!r} is not one of: {allowed}")
+            raise web.HTTPError(400, f"cluster: {cluster[:40]!r} is not one of: {allowed}")
         job_text = self.get_argument("job_id", "")
-        if not job_text.isdigit() or not 1 <= int(job_text) <= LARGEST_JOB_ID:
+        if not (job_text.isascii() and job_text.isdecimal()) or not (
+            1 <= int(job_text) <= LARGEST_JOB_ID
+        ):
             raise web.HTTPError(400, f"job_id: a job number from 1 to {LARGEST_JOB_ID}")
         samples = await asyncio.to_thread(
             self.store.samples, self.current_user.name, cluster, int(job_text)

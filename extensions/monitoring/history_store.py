@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from sqlalchemy import (
     BigInteger,
     Float,
+    Index,
     Integer,
     String,
     case,
@@ -37,11 +38,15 @@ class _Base(DeclarativeBase):
 
 class JobSample(_Base):
     __tablename__ = "job_sample"
+    # My jobs reads one person's rows of every job at once.
+    __table_args__ = (Index("ix_job_sample_username", "username"),)
 
     cluster: Mapped[str] = mapped_column(String(64), primary_key=True)
     job_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     t: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    username: Mapped[str] = mapped_column(String(64), index=True)
+    # In the key: a row is its writer's alone, so nobody's report can replace another's
+    # minute, whatever job number it names.
+    username: Mapped[str] = mapped_column(String(64), primary_key=True)
     seconds: Mapped[int] = mapped_column(Integer)
     cpu_cores: Mapped[float] = mapped_column(Float)
     allocated_cores: Mapped[int | None] = mapped_column(Integer, nullable=True)
@@ -105,6 +110,7 @@ class HistoryStore:
                 delete(JobSample).where(
                     JobSample.cluster == cluster,
                     JobSample.job_id == job_id,
+                    JobSample.username == username,
                     JobSample.t.in_(list(by_minute)),
                 )
             )
@@ -159,9 +165,10 @@ class HistoryStore:
         youngest_bucketed = now - AGES[0][0]
         with Session(self.engine) as session, session.begin():
             session.execute(delete(JobSample).where(JobSample.t < now - KEEP_S))
-            # Only rows finer than their age allows need merging.
+            # Only jobs with a row that is not yet its bucket's one merged row need merging (a
+            # merged row starts its bucket); a part-filled bucket is then left alone.
             finer = [
-                (JobSample.t < now - age) & (JobSample.seconds < bucket) for age, bucket in AGES
+                (JobSample.t < now - age) & (JobSample.t % bucket != 0) for age, bucket in AGES
             ]
             jobs = session.execute(
                 select(JobSample.cluster, JobSample.job_id, JobSample.username)
@@ -174,6 +181,7 @@ class HistoryStore:
                     select(JobSample).where(
                         JobSample.cluster == cluster,
                         JobSample.job_id == job_id,
+                        JobSample.username == username,
                         JobSample.t < youngest_bucketed,
                     )
                 ).all()

@@ -99,6 +99,12 @@ class MyJobsPage(_MyJobs):
 class MyJobsApi(_MyJobs):
     @web.authenticated
     async def get(self) -> None:
+        user = self.current_user
+        if getattr(user, "kind", "user") != "user":
+            raise web.HTTPError(403, "My jobs are a person's own: sign in as yourself")
+        # As much as reading one's own servers needs: a token lent to a server holds less.
+        if not {"servers", f"servers!user={user.name}"} & set(self.expanded_scopes):
+            raise web.HTTPError(403, f"My jobs need the scope servers!user={user.name}")
         rows, problems = await self.rows()
         self.set_header("Content-Type", "application/json")
         self.finish(json.dumps({"jobs": rows, "problems": problems}))

@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 
 import pytest
+import requests
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import WebDriverWait
@@ -91,6 +92,42 @@ def test_the_status_bar_shows_the_jobs_use_and_a_busy_cell_moves_it(portal, toke
     top = wait.until(lambda b: (e := b.find_element(By.ID, "ch-usage-phone")).is_displayed() and e)
     assert top.text.startswith("CPU ") and "/ 2 cores" in top.text, top.text
     shot(browser, "status-bar-busy-phone")
+
+    # The job's history: its first minute reaches the hub about a minute after the start, and
+    # My jobs draws it against the two cores and 2 GiB the job was given.
+    samples = f"{portal.url}/hub/api/corehour/job-samples?cluster=alpha&job_id={job['job_id']}"
+    wait_until(
+        lambda: requests.get(
+            samples, headers={"Authorization": f"token {tokens[USER]}"}, timeout=30
+        ).json()["samples"],
+        150,
+        f"job {job['job_id']} reported no sample",
+    )
+    browser.set_window_size(1280, 900)
+    browser.get(f"{portal.url}/hub/corehour/jobs")
+    chart = wait.until(
+        lambda b: (
+            (
+                e := b.find_element(By.CSS_SELECTOR, f".ch-chart[data-job-id='{job['job_id']}']")
+            ).get_attribute("data-state")
+            == "drawn"
+            and e
+        )
+    )
+    captions = [c.text for c in chart.find_elements(By.TAG_NAME, "figcaption")]
+    assert captions[0].startswith("CPU cores: now ") and " of 2.00" in captions[0], captions
+    assert captions[1].startswith("Memory: now ") and " of 2.00 GiB" in captions[1], captions
+    assert chart.find_elements(By.CSS_SELECTOR, "svg polyline"), chart.get_attribute("innerHTML")
+    shot(browser, "my-jobs-history-desktop")
+    browser.set_window_size(390, 844)
+    browser.refresh()
+    drawn = wait.until(
+        lambda b: b.find_element(
+            By.CSS_SELECTOR, f".ch-chart[data-job-id='{job['job_id']}'][data-state='drawn']"
+        )
+    )
+    browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", drawn)
+    shot(browser, "my-jobs-history-phone")
     browser.set_window_size(1280, 900)
     portal.stop_server(USER)
     portal.wait_gone(USER, timeout=60)

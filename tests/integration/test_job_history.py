@@ -84,6 +84,13 @@ def test_a_server_keeps_its_history_and_nobody_writes_into_anothers(portal, toke
         portal, own, {"job_id": job_id, "samples": [[first["t"], 60, -1, 2, 1, 2, None, None]]}
     )
     assert answer.status_code == 400 and "samples[0].cpu_cores" in answer.json()["message"]
+    deep = requests.post(
+        f"{portal.url}/hub/api/{REPORT_PATH}",
+        data="[" * 50_000,
+        headers={"Authorization": f"Bearer {own}", "Content-Type": "application/json"},
+        timeout=30,
+    )
+    assert deep.status_code == 400, deep.text[:200]
     after = person.get(samples_url, timeout=30).json()["samples"]
     assert [s[2] for s in after[: len(body["samples"])]] == [s[2] for s in body["samples"]]
 
@@ -92,6 +99,17 @@ def test_a_server_keeps_its_history_and_nobody_writes_into_anothers(portal, toke
     assert other.get(samples_url, timeout=30).json()["samples"] == []
     bad = other.get(f"{portal.url}/hub/api/{REPORT_PATH}?cluster=nowhere&job_id=1", timeout=30)
     assert bad.status_code == 400 and "cluster" in bad.json()["message"]
-    bad = other.get(f"{portal.url}/hub/api/{REPORT_PATH}?cluster={cluster}&job_id=x", timeout=30)
-    assert bad.status_code == 400 and "job_id" in bad.json()["message"]
+    for job_text in ("x", "²", "0", str(2**40)):
+        bad = other.get(
+            f"{portal.url}/hub/api/{REPORT_PATH}?cluster={cluster}&job_id={job_text}", timeout=30
+        )
+        assert bad.status_code == 400 and "job_id" in bad.json()["message"], (job_text, bad.text)
     assert requests.get(samples_url, timeout=30, allow_redirects=False).status_code in (302, 403)
+    # A service (the metrics scraper) is nobody's person: no history and no job list (the
+    # job list is a page's API that takes no token at all: it sends the caller to log in).
+    service = {"Authorization": f"token {portal.metrics_token}"}
+    answer = requests.get(samples_url, headers=service, timeout=30, allow_redirects=False)
+    assert answer.status_code == 403, answer.text[:200]
+    jobs_url = f"{portal.url}/hub/api/corehour/jobs"
+    answer = requests.get(jobs_url, headers=service, timeout=30, allow_redirects=False)
+    assert answer.status_code in (302, 403) and "job_id" not in answer.text, answer.text[:200]

@@ -162,3 +162,23 @@ def test_no_scraper_without_its_token_and_a_short_token_is_refused(site, monkeyp
     monkeypatch.setenv("COREHOUR_METRICS_TOKEN", "password")
     with pytest.raises(SystemExit):
         applied(site)
+
+
+def test_the_history_secret_is_made_once_and_a_weak_one_stops_the_hub(tmp_path):
+    from centre.job_samples import report_key
+    from roots.hub import history_secret
+
+    path = tmp_path / "job-history.key"
+    secret = history_secret(path)
+    assert len(secret) == 32 and path.stat().st_mode & 0o777 == 0o600
+    assert history_secret(path) == secret  # a restart keeps running jobs' keys
+    assert not list(tmp_path.glob(".job-history.key.*"))  # no draft left behind
+    # The attack: an empty (or truncated) file would be an empty HMAC key that anyone can use.
+    path.write_text("")
+    with pytest.raises(SystemExit):
+        history_secret(path)
+    assert report_key(b"", "chtest1", "alpha")  # what such a key would have allowed
+    path.write_text(secret.hex())
+    path.chmod(0o640)
+    with pytest.raises(SystemExit):
+        history_secret(path)

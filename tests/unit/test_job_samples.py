@@ -178,3 +178,12 @@ def test_the_store_thins_old_rows(tmp_path):
     assert samples[-1].t == minute_of(NOW - 120)
     total = sum(s.cpu_cores * s.seconds for s in samples[:-1])
     assert total == pytest.approx(sum(60.0 * i for i in range(10)))
+
+
+def test_nobodys_report_replaces_another_persons_minute(tmp_path):
+    store = HistoryStore(f"sqlite:///{tmp_path / 'h.sqlite'}")
+    mine = Sample(NOW, 60, 1.0, 2, 10, 20, None, None)
+    store.add("alpha", 5, "chtest1", [mine])
+    # The attack: the same cluster, job and minute, written under another person's key.
+    store.add("alpha", 5, "chtest2", [Sample(NOW, 60, 0.0, 2, 0, 20, None, None)])
+    assert [s.cpu_cores for s in store.samples("chtest1", "alpha", 5)] == [1.0]

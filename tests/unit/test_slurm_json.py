@@ -158,3 +158,16 @@ def test_busy_and_unreachable_sinfo(version):
 def test_only_explicit_end_states_count_as_ended(state, alive, pending):
     job = parse_squeue_json(json.dumps({"jobs": [{"job_id": 1, "job_state": [state]}]}))["1"]
     assert (job.alive, job.pending) == (alive, pending)
+
+
+def test_a_sinfo_row_of_several_nodes_shares_its_cores_out():
+    """Slurm 23.02+ prints one row per node group: its CPU counts are the group's."""
+    data = json.loads((FIXTURES / "slurm-24.11.5" / "sinfo.json").read_text())
+    row = data["sinfo"][0]
+    row["nodes"]["nodes"] = ["n1", "n2"]
+    row["cpus"]["total"] = 64
+    row["cpus"]["allocated"] = 10
+    data["sinfo"] = [row]
+    nodes = parse_sinfo_json(json.dumps(data))
+    assert sorted(n.name for n in nodes) == ["n1", "n2"]
+    assert sum(n.cpus for n in nodes) == 64 and sum(n.alloc_cpus for n in nodes) == 10

@@ -93,13 +93,24 @@ class HistoryReporter:
         )
         try:
             await AsyncHTTPClient().fetch(request)
-        except (HTTPClientError, OSError) as e:
-            # Kept for the next try; the deque drops the oldest beyond two hours.
+        except HTTPClientError as e:
+            if 400 <= e.code < 500 and e.code != 429:
+                # Refused (a key from before the hub's secret changed, a clock far off): the
+                # same minutes would be refused again, so they go.
+                log.warning("corehour: the hub refused this job's use: %s", e)
+                self._forget(sent)
+                return
             log.warning("corehour: could not send this job's use to the hub: %s", e)
+            return  # kept for the next try; the deque drops the oldest beyond two hours
+        except OSError as e:
+            log.warning("corehour: could not reach the hub with this job's use: %s", e)
             return
+        self._forget(sent)
+        self.reported_once = True
+
+    def _forget(self, sent: list) -> None:
         for _ in sent:
             self.pending.popleft()
-        self.reported_once = True
 
 
 def _load_jupyter_server_extension(server_app) -> None:
