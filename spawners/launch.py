@@ -36,9 +36,42 @@ from urllib.parse import urlparse, urlunparse
 APP_CODE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def free_port() -> int:
+# Servers listen below the kernel's ephemeral range.  Between choosing a port and the server
+# binding it (a few seconds of imports), any outgoing connection on the node could take a port
+# of that range as its source port, and the server then fails to start: thirty servers of a
+# class starting together, each talking to the hub, did exactly that.
+PORT_FLOOR = 20000
+
+
+def ephemeral_range(path: str = "/proc/sys/net/ipv4/ip_local_port_range") -> tuple[int, int]:
+    try:
+        with open(path) as f:
+            low, high = (int(word) for word in f.read().split())
+        return low, high
+    except (OSError, ValueError):
+        return 32768, 60999  # Linux's default
+
+
+def free_port(job_id: str = "", floor: int = PORT_FLOOR, ceiling: int | None = None) -> int:
+    """A port that binds now, below the ephemeral range, tried from a place set by the job's
+    number, so servers starting together on one node try different ports."""
+    ceiling = ephemeral_range()[0] - 1 if ceiling is None else ceiling
+    span = ceiling - floor + 1
+    if span < 100:  # a node whose ephemeral range starts low: the kernel's choice, as before
+        return _bind_probe(0)
+    start = int(job_id) % span if job_id.isdigit() else int.from_bytes(os.urandom(2), "big") % span
+    for step in range(span):
+        port = floor + (start + step) % span
+        try:
+            return _bind_probe(port)
+        except OSError:
+            continue
+    return _bind_probe(0)
+
+
+def _bind_probe(port: int) -> int:
     with socket.socket() as probe:
-        probe.bind(("", 0))
+        probe.bind(("", port))
         return probe.getsockname()[1]
 
 
@@ -65,7 +98,7 @@ def with_port(service_url: str, port: int) -> str:
 def main(argv: list[str]) -> None:
     if not argv:
         sys.exit("usage: launch.py SERVER-COMMAND [ARGS...]")
-    port = free_port()
+    port = free_port(os.environ.get("SLURM_JOB_ID", ""))
     try:
         report_port(port)
     except (OSError, urllib.error.URLError, KeyError) as e:

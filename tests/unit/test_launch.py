@@ -138,3 +138,27 @@ def test_the_server_does_not_load_the_hubs_database_layer_yet_can_when_asked():
     assert log_matches == "HubHealthCheckHandler"
     # ... and the real modules are still there for anything that asks for them.
     assert on_request == "jupyterhub.handlers.pages users"
+
+
+def test_a_servers_port_is_below_the_ephemeral_range_and_set_by_its_job():
+    """The flaw: a port chosen by bind(0) is an ephemeral one, which any outgoing connection on
+    the node may take before the server binds it (a class of 30 lost a server that way)."""
+    from spawners.launch import ephemeral_range, free_port
+
+    low, _ = ephemeral_range()
+    ports = [free_port(str(job)) for job in (1000, 1001, 1002)]
+    assert all(20000 <= port < low for port in ports), ports
+    assert len(set(ports)) == 3  # servers starting together on a node try different ports
+    assert free_port("1000") == ports[0]  # the same job, the same first choice
+
+
+def test_a_taken_port_is_skipped():
+    import socket
+
+    from spawners.launch import free_port
+
+    first = free_port("7")
+    with socket.socket() as taken:
+        taken.bind(("", first))
+        taken.listen()
+        assert free_port("7") == first + 1
