@@ -32,6 +32,7 @@ from centre.job_samples import (
 )
 from centre.site import Site
 
+from .callers import require_person
 from .history_store import HistoryStore
 
 log = logging.getLogger("corehour.monitoring")
@@ -111,12 +112,11 @@ class JobSamples(APIHandler):
 
     @web.authenticated
     async def get(self) -> None:
-        user = self.current_user
-        if getattr(user, "kind", "user") != "user":
-            raise web.HTTPError(403, "A job's history is its owner's: sign in as yourself")
-        # As much as reading one's own servers needs: a token lent to a server holds less.
-        if not {"servers", f"servers!user={user.name}"} & set(self.expanded_scopes):
-            raise web.HTTPError(403, f"A job's history needs the scope servers!user={user.name}")
+        require_person(
+            self,
+            "A job's history is its owner's: sign in as yourself",
+            "A job's history needs the scope {scope}",
+        )
         cluster = self.get_argument("cluster", "")
         if cluster not in self.site.clusters:
             allowed = ", ".join(sorted(self.site.clusters))

@@ -21,6 +21,7 @@ from centre.site import Site
 from centre.slurm_cli import accounting_argv, failure_reason, run_command
 from centre.slurm_json import SlurmOutputError, slurm_jobs, slurm_text
 
+from .callers import require_person
 from .efficiency import Efficiency, JobUse, efficiency, job_use, waste_in_words
 from .history import SAMPLES_API_PATH
 from .history_store import HistoryStore
@@ -99,12 +100,11 @@ class MyJobsPage(_MyJobs):
 class MyJobsApi(_MyJobs):
     @web.authenticated
     async def get(self) -> None:
-        user = self.current_user
-        if getattr(user, "kind", "user") != "user":
-            raise web.HTTPError(403, "My jobs are a person's own: sign in as yourself")
-        # As much as reading one's own servers needs: a token lent to a server holds less.
-        if not {"servers", f"servers!user={user.name}"} & set(self.expanded_scopes):
-            raise web.HTTPError(403, f"My jobs need the scope servers!user={user.name}")
+        require_person(
+            self,
+            "My jobs are a person's own: sign in as yourself",
+            "My jobs need the scope {scope}",
+        )
         rows, problems = await self.rows()
         self.set_header("Content-Type", "application/json")
         self.finish(json.dumps({"jobs": rows, "problems": problems}))
