@@ -48,7 +48,7 @@ TARGET_JOBS = 100
 TARGET_RATIO = 0.2
 PORT = 27400
 READS_PER_HOUR = 60
-REPORTS_PER_HOUR = 12  # voila_apps/kit/usage_server.py: REPORT_EVERY = 5 minutes
+REPORTS_PER_HOUR = 12  # voila_apps/kit/history_reporter.py: REPORT_EVERY = 5 minutes
 MINUTES_PER_REPORT = 60 // REPORTS_PER_HOUR
 TICKS = os.sysconf("SC_CLK_TCK")
 

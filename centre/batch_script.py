@@ -29,7 +29,7 @@ BASE_PATH = "/usr/local/bin:/usr/bin:/bin"
 # The hub's variables a server's job needs; the sudo rule (deploy/sudoers/corehour.in) keeps
 # the same ones for a local job.  Anything else of the hub's environment stays behind.
 JOB_VARIABLES = re.compile(
-    r"JUPYTERHUB_[A-Z0-9_]+|JPY_API_TOKEN|COREHOUR_SITE_JSON|COREHOUR_USAGE_KEY|SLURM_CONF"
+    r"JUPYTERHUB_[A-Z0-9_]+|JPY_API_TOKEN|COREHOUR_SITE_JSON|COREHOUR_USAGE_KEYS?|SLURM_CONF"
 )
 
 

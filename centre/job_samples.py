@@ -1,7 +1,7 @@
 """Job history: the minute samples a running job reports about itself, and how they age.
 
-A server's job measures its own use once a minute (``centre/job_usage.py``, inside the job)
-and reports a few minutes at a time to the hub with a key that names its owner.  That costs
+A server's job, or an app's batch job, measures its own use once a minute
+(``centre/job_usage.py``, inside the job) and reports a few minutes at a time to the hub with a key that names its owner.  That costs
 the hub one small request per job every few minutes, where asking Slurm costs one ``sstat``
 (and a round trip to the node's daemons) per job per minute.  The hub keeps one row per job
 per minute at most and thins old rows out (:func:`downsample`).
@@ -22,6 +22,9 @@ from dataclasses import dataclass
 REPORT_PATH = "corehour/job-samples"
 # The variable that carries the job's key; the job environment and the sudo rule keep it.
 KEY_VARIABLE = "COREHOUR_USAGE_KEY"
+# The person's keys for every cluster of the site, space-separated: a server hands the one of
+# the cluster it submits a batch job to on to that job, wherever the server itself runs.
+KEYS_VARIABLE = "COREHOUR_USAGE_KEYS"
 MAX_SAMPLES_PER_REPORT = 120
 MAX_REPORT_BYTES = 64 * 1024
 # A report may carry samples this old (a job that could not reach the hub for a while).
@@ -93,6 +96,11 @@ def report_key(secret: bytes, username: str, cluster: str) -> str:
     # NUL-separated: no cluster or name can shift into the other's part.
     mac = hmac.new(secret, f"job-samples\0{cluster}\0{username}".encode(), hashlib.sha256)
     return f"{cluster}/{username}.{mac.hexdigest()}"
+
+
+def key_for_cluster(keys: str, cluster: str) -> str:
+    """The key among ``keys`` (as in ``COREHOUR_USAGE_KEYS``) made for ``cluster``; "" if none."""
+    return next((key for key in keys.split() if key.startswith(f"{cluster}/")), "")
 
 
 def key_owner(secret: bytes, key: str) -> tuple[str, str] | None:

@@ -284,8 +284,13 @@ class UsageMeter:
         proc_self_cgroup: Path = Path("/proc/self/cgroup"),
         clock: Callable[[], float] = time.monotonic,
         nvml=None,
+        tree_root: int | None = None,
     ):
+        """``tree_root``: the process whose tree is the job where no cgroup of the job shows
+        (Slurm's proctrack/linuxproc): this process for a server, the batch script's shell
+        for a reporter it started."""
         self.environ = dict(os.environ if environ is None else environ)
+        self.tree_root = os.getpid() if tree_root is None else tree_root
         self.allocation = allocation_from_environment(self.environ)
         self.clock = clock
         self.nvml = nvml
@@ -328,7 +333,7 @@ class UsageMeter:
             cpu_seconds, memory_used, limit, cpuset_cores = self._read_cgroup(*self._cgroup)
             source = "cgroup"
         else:
-            cpu_seconds, memory_used = _process_tree_use(os.getpid())
+            cpu_seconds, memory_used = _process_tree_use(self.tree_root)
             limit, cpuset_cores, source = None, None, "processes"
         now = (cpu_seconds, self.clock())
         rate = used_cores(self._previous, now)

@@ -55,6 +55,8 @@ from extensions.sso.discovery import Discovery, DiscoveryError, fetch_discovery
 from extensions.sso.secret_file import SecretFileError, read_secret_file
 from extensions.transfers.hub_api import transfer_handlers
 from spawners.estimates import estimate_handlers
+from spawners.spawner import shared_board
+from spawners.status_board import SlurmUnknown
 from voila_apps.catalogue import DEFAULT_CATALOGUE, CatalogueError, load_catalogue
 
 DEFAULT_STATE_DIR = "/var/lib/corehour/hub"
@@ -212,7 +214,12 @@ def update_handlers(c, site: Site, history: History) -> None:
         *estimate_handlers(),
         *overview_handlers(site),
         *jobs_handlers(site, history.store),
-        *history_handlers(site, history.store, history.secret),
+        *history_handlers(
+            site,
+            history.store,
+            history.secret,
+            partial(started_job_owner, site.model_dump(mode="json")),
+        ),
     ]
     # Each server's job reports its use with a key of its own (centre/job_samples.py).
     c.CorehourSpawner.usage_report_key = partial(report_key, history.secret)
@@ -220,6 +227,16 @@ def update_handlers(c, site: Site, history: History) -> None:
     c.JupyterHub.template_vars.update({"corehour_copies": len(site.clusters) > 1})
     # The spawn form's word on the person's last servers comes from My jobs.
     c.CorehourSpawner.recent_use_path = JOBS_API_PATH
+
+
+async def started_job_owner(site_config: dict, cluster: str, job_id: int) -> str | None:
+    """Whose job ``job_id`` on ``cluster`` is, once it has started, from the spawners' shared
+    status board: "" when no recent squeue shows it started, None when Slurm did not answer."""
+    try:
+        job = await shared_board(site_config).started_job(cluster, str(job_id))
+    except SlurmUnknown:
+        return None
+    return job.user if job is not None else ""
 
 
 METRICS_TOKEN_VARIABLE = "COREHOUR_METRICS_TOKEN"

@@ -38,6 +38,7 @@ from traitlets import Any, Bool, Callable, Dict, Float, Integer, List, Unicode, 
 from centre.admission import Admission, AdmissionRefused, admit
 from centre.batch_script import JobSpec, job_environment, render_batch_script, request_fields
 from centre.job_samples import KEY_VARIABLE as USAGE_KEY_VARIABLE
+from centre.job_samples import KEYS_VARIABLE as USAGE_KEYS_VARIABLE
 from centre.materials import default_url, place_argv
 from centre.options import AUTO, OptionError, SpawnRequest, options_from_form, validate_user_options
 from centre.people import account_of, job_refusal
@@ -65,6 +66,25 @@ def status_boards() -> list[StatusBoard]:
 
 
 _public_sites: dict[str, str] = {}
+
+
+def shared_board(
+    site_config: dict, slurm_timeout: float = 30.0, site_key: str | None = None
+) -> StatusBoard:
+    """The status board of a site (``c.CorehourSpawner.site``): one per site in the hub, shared
+    by every spawner and by whoever else asks whether a job runs, so Slurm is asked once."""
+    key = site_key or json.dumps(site_config, sort_keys=True)
+    if key not in _boards:
+        if key not in _sites:
+            _sites[key] = parse_site(site_config, "c.CorehourSpawner.site")
+        site = _sites[key]
+        _boards[key] = StatusBoard(
+            partial(_fetch_slurm, site, slurm_timeout, QUEUE_QUERY),
+            fetch_nodes=partial(_fetch_slurm, site, slurm_timeout, NODES_QUERY),
+        )
+    return _boards[key]
+
+
 # --test-only answers, shared by every spawner of this hub (spawners/routing.py).
 _recent_answers = RecentAnswers()
 
@@ -182,7 +202,8 @@ class CorehourSpawner(SlurmSpawner):
         allow_none=True,
         help="""(username, cluster) -> key: the key a server's job shows when it reports its
         use for the job history (``centre/job_samples.py``), passed to the job as
-        ``COREHOUR_USAGE_KEY``.  None: jobs keep no history.  Set by the hub's composition
+        ``COREHOUR_USAGE_KEY``, with the person's keys for every cluster in
+        ``COREHOUR_USAGE_KEYS`` for the batch jobs its apps submit.  None: jobs keep no history.  Set by the hub's composition
         root to the monitoring feature's key.""",
     ).tag(config=True)
 
@@ -274,13 +295,7 @@ class CorehourSpawner(SlurmSpawner):
 
     @property
     def board(self) -> StatusBoard:
-        key = self._site_key
-        if key not in _boards:
-            _boards[key] = StatusBoard(
-                partial(_fetch_slurm, self.site_model, self.slurm_timeout, QUEUE_QUERY),
-                fetch_nodes=partial(_fetch_slurm, self.site_model, self.slurm_timeout, NODES_QUERY),
-            )
-        return _boards[key]
+        return shared_board(self.site, self.slurm_timeout, self._site_key)
 
     def _as_user(self, cluster: str, argv: list[str]) -> list[str]:
         return cluster_argv(
@@ -436,6 +451,10 @@ class CorehourSpawner(SlurmSpawner):
         env["COREHOUR_SITE_JSON"] = self._public_site_json
         if self.usage_report_key is not None and self.cluster:
             env[USAGE_KEY_VARIABLE] = self.usage_report_key(self.user.name, self.cluster)
+            # For the batch jobs its apps submit, to this cluster or another.
+            env[USAGE_KEYS_VARIABLE] = " ".join(
+                self.usage_report_key(self.user.name, name) for name in self.site_model.clusters
+            )
         return env
 
     @property

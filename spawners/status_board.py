@@ -47,6 +47,10 @@ class Snapshot:
         return self.jobs is not None
 
 
+class SlurmUnknown(RuntimeError):
+    """Slurm did not answer, so whether a job runs is unknown for now."""
+
+
 Fetch = Callable[[str], Awaitable[str]]
 # How often the cycle asks a cluster for its nodes, in seconds.
 NODES_EVERY = 60.0
@@ -130,6 +134,26 @@ class StatusBoard:
         if current is None or current.started_at <= started:
             self._latest[cluster] = snap
         return snap
+
+    # A job's owner is read from an answer at most this old, or, when it does not show the
+    # job (one that started since), from one at most RECHECK_WITHIN old: however often
+    # someone asks, a cluster gets one more squeue per RECHECK_WITHIN seconds at most.
+    FRESH_WITHIN = 60.0
+    RECHECK_WITHIN = 10.0
+
+    async def started_job(self, cluster: str, job_id: str) -> JobInfo | None:
+        """``job_id`` on ``cluster`` once it has left the queue: running, or ended so recently
+        that squeue still lists it (a cancelled job's last report comes as it ends).  None when
+        no recent answer shows it so.  Raises :class:`SlurmUnknown` when Slurm did not answer,
+        which is not the same as "no such job"."""
+        for within in (self.FRESH_WITHIN, self.RECHECK_WITHIN):
+            snap = await self.snapshot(cluster, newer_than=self.clock() - within)
+            if snap.jobs is None:
+                raise SlurmUnknown(f"Slurm on {cluster} did not answer: {snap.error}")
+            job = snap.jobs.get(job_id)
+            if job is not None and not job.pending:
+                return job
+        return None
 
     def latest(self) -> dict[str, Snapshot]:
         """Each cluster's newest answer (or failure to answer), for metrics and pages."""

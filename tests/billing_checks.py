@@ -15,7 +15,15 @@ from billing_hooks.models import Charge, MeteredJob
 from tests.harness import SLURM_CONF, TEST_CORE_HOUR, TEST_GB_HOUR, TEST_GPU_HOUR, slurm
 
 
-def sbatch_as(user: str, cluster: str, *args: str) -> str:
+def sbatch_as(
+    user: str,
+    cluster: str,
+    *args: str,
+    env: dict[str, str] | None = None,
+    script: str | None = None,
+) -> str:
+    """Submit as ``user``: ``args`` for sbatch, ``env`` for the job's environment (sbatch hands
+    it on), ``script`` on sbatch's standard input."""
     result = subprocess.run(
         [
             "sudo",
@@ -23,6 +31,7 @@ def sbatch_as(user: str, cluster: str, *args: str) -> str:
             user,
             "env",
             f"SLURM_CONF={SLURM_CONF[cluster]}",
+            *(f"{name}={value}" for name, value in (env or {}).items()),
             "sbatch",
             "--parsable",
             "-D",
@@ -31,6 +40,7 @@ def sbatch_as(user: str, cluster: str, *args: str) -> str:
             "/dev/null",
             *args,
         ],
+        input=script,
         capture_output=True,
         text=True,
         timeout=60,

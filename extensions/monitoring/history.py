@@ -1,10 +1,12 @@
-"""The job history's two doors: running servers report their minutes, people read their own.
+"""The job history's two doors: running jobs report their minutes, people read their own.
 
 ``POST /hub/api/corehour/job-samples`` takes a job's report (centre/job_samples.py).  It is a
 plain request handler, not one of the hub's: the job shows the key the spawner gave it, which
 the hub checks with one HMAC, so a report costs no token lookup and no database read beyond
 the write.  The key names the person and the cluster; the job must be one of that person's
-running servers there, so nobody can write into someone else's history.
+running servers there (the hub has those in memory) or, for an app's batch job, a job of that
+person that has started, in the status board's recent ``squeue`` of that cluster.  So nobody can write
+into someone else's history.
 
 ``GET /hub/api/corehour/job-samples?cluster=…&job_id=…`` returns the person's own samples of
 one job for My jobs' charts.
@@ -16,6 +18,7 @@ import asyncio
 import json
 import logging
 import time
+from collections.abc import Awaitable, Callable
 
 from jupyterhub.apihandlers.base import APIHandler
 from sqlalchemy.exc import SQLAlchemyError
@@ -39,10 +42,16 @@ log = logging.getLogger("corehour.monitoring")
 SAMPLES_API_PATH = f"api/{REPORT_PATH}"
 
 
-def history_handlers(site: Site, store: HistoryStore, secret: bytes) -> list[tuple]:
-    return [
-        (rf"/{SAMPLES_API_PATH}", JobSamples, {"site": site, "store": store, "secret": secret}),
-    ]
+# (cluster, job id) -> the user of that job once it has started; "" when no such job has,
+# None when Slurm did not answer.
+JobOwner = Callable[[str, int], Awaitable[str | None]]
+
+
+def history_handlers(
+    site: Site, store: HistoryStore, secret: bytes, job_owner: JobOwner
+) -> list[tuple]:
+    settings = {"site": site, "store": store, "secret": secret, "job_owner": job_owner}
+    return [(rf"/{SAMPLES_API_PATH}", JobSamples, settings)]
 
 
 def running_server_job(spawners, cluster: str, job_id: int) -> bool:
@@ -56,10 +65,13 @@ def running_server_job(spawners, cluster: str, job_id: int) -> bool:
 
 
 class JobSamples(APIHandler):
-    def initialize(self, site: Site, store: HistoryStore, secret: bytes) -> None:
+    def initialize(
+        self, site: Site, store: HistoryStore, secret: bytes, job_owner: JobOwner
+    ) -> None:
         self.site = site
         self.store = store
         self.secret = secret
+        self.job_owner = job_owner
 
     # A report is signed by its key, not by a cookie: there is no form to forge.  Reading
     # goes through the hub's own check.
@@ -86,15 +98,7 @@ class JobSamples(APIHandler):
             report = parse_report(json.loads(self.request.body or b"null"), time.time())
         except (ValueError, RecursionError, ReportError) as e:
             raise web.HTTPError(400, f"This report was not stored: {e}") from None
-        # The hub keeps everyone with a running server in memory: no database read here.
-        user = next((u for u in self.users.values() if u.name == username), None)
-        spawners = user.spawners.values() if user is not None else ()
-        if not running_server_job(spawners, cluster, report.job_id):
-            raise web.HTTPError(
-                403,
-                f"Job {report.job_id} on {cluster} is not a running server of {username}; "
-                "only a server's own job reports its use.",
-            )
+        await self._check_job_of(username, cluster, report.job_id)
         try:
             stored = await asyncio.to_thread(self._store, cluster, report.job_id, username, report)
         except SQLAlchemyError as e:
@@ -103,6 +107,23 @@ class JobSamples(APIHandler):
             raise web.HTTPError(503, "The job history cannot be written now; try later.") from None
         self.set_header("Content-Type", "application/json")
         self.finish(json.dumps({"stored": stored}))
+
+    async def _check_job_of(self, username: str, cluster: str, job_id: int) -> None:
+        """Refuse a report unless the job is the person's and has started, on that cluster."""
+        # Servers first: the hub keeps everyone with a running server in memory.
+        user = next((u for u in self.users.values() if u.name == username), None)
+        if user is not None and running_server_job(user.spawners.values(), cluster, job_id):
+            return
+        owner = await self.job_owner(cluster, job_id)
+        if owner is None:
+            # Kept by the job and sent again: the hub cannot tell whose the job is right now.
+            raise web.HTTPError(503, f"Slurm on {cluster} did not answer; try again later.")
+        if owner != username:
+            raise web.HTTPError(
+                403,
+                f"Job {job_id} on {cluster} is not a started job of {username}; "
+                "only a job's own process reports its use.",
+            )
 
     def _store(self, cluster: str, job_id: int, username: str, report) -> int:
         # One trip off the event loop: the write, and now and then the thinning.

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support.ui import Select, WebDriverWait
+from selenium.webdriver.support.ui import Select
 
 from tests.billing_checks import wait_until
-from tests.browser.app_steps import button, message, set_field
+from tests.browser.app_steps import button, message, set_field, widget_wait
 from tests.browser.helpers import full_shot, log_in, shot
 from tests.harness import alive_jobs, slurm
 
@@ -26,11 +26,19 @@ def picker(browser):
 
 
 def pick_job(browser, key: str) -> None:
-    """Choose "cluster/job" in My jobs (options read "alpha/42 hello (completed)")."""
-    select = Select(picker(browser))
-    select.select_by_visible_text(
-        next(o.text for o in select.options if o.text.startswith(key + " "))
-    )
+    """Choose "cluster/job" in My jobs (options read "alpha/42 hello (completed)"), again if
+    the list was redrawn while choosing."""
+
+    def chosen(b) -> bool:
+        select = Select(picker(b))
+        texts = [o.text for o in select.options]
+        wanted = next((t for t in texts if t.startswith(key + " ")), None)
+        if wanted is None:
+            return False
+        select.select_by_visible_text(wanted)
+        return select.first_selected_option.text == wanted
+
+    widget_wait(browser, 30).until(chosen)
 
 
 def output(browser) -> str:
@@ -40,7 +48,7 @@ def output(browser) -> str:
 
 def test_job_composer_submits_a_template_and_refuses_bad_input(portal, browser):
     user = "chtest1"
-    wait = WebDriverWait(browser, 150)
+    wait = widget_wait(browser, 150)
     # JupyterLab reopens the tabs of a person's last visit, which for this person may be the
     # terminal an earlier run of this test opened: start with none, as a new person would.
     home = Path(pwd.getpwnam(user).pw_dir)

@@ -4,7 +4,9 @@ import asyncio
 import json
 import logging
 
-from spawners.status_board import StatusBoard
+import pytest
+
+from spawners.status_board import SlurmUnknown, StatusBoard
 
 
 def squeue_text(*jobs):
@@ -179,3 +181,43 @@ def test_a_cluster_that_did_not_answer_is_unreachable_with_the_reason_until_it_a
     assert down == {"gamma": "ssh: connect to host gamma port 22: No route to host"}
     assert stale == {}  # an old failure says nothing about now
     assert back == {}
+
+
+class Clock:
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self):
+        return self.now
+
+
+def test_a_started_job_is_read_from_a_recent_answer_and_asked_again_at_most_every_ten_seconds():
+    async def main():
+        slurm = FakeSlurm(squeue_text(("7", "RUNNING"), ("8", "PENDING"), ("6", "CANCELLED")))
+        clock = Clock()
+        board = StatusBoard(slurm, clock=clock)
+        assert (await board.started_job("alpha", "7")).user == "alice"
+        clock.now += 30  # a minute-old answer still shows a running job
+        assert (await board.started_job("alpha", "7")).job_id == "7"
+        # Just cancelled, still in squeue: its last report comes as it ends.
+        assert (await board.started_job("alpha", "6")).state == "CANCELLED"
+        assert len(slurm.calls) == 1
+        # A job the answer does not show running (pending, or started since): asked once more,
+        # and not again for ten seconds however often someone asks.
+        assert await board.started_job("alpha", "8") is None
+        assert await board.started_job("alpha", "9") is None
+        assert len(slurm.calls) == 2
+        clock.now += 11
+        assert await board.started_job("alpha", "9") is None
+        return len(slurm.calls)
+
+    assert asyncio.run(main()) == 3
+
+
+def test_a_job_on_a_cluster_that_does_not_answer_is_unknown_not_absent():
+    async def main():
+        board = StatusBoard(FakeSlurm(OSError("slurmctld down")))
+        await board.started_job("alpha", "7")
+
+    with pytest.raises(SlurmUnknown, match="alpha did not answer: slurmctld down"):
+        asyncio.run(main())

@@ -99,8 +99,14 @@ def check_submission(raw: Mapping[str, object], site: Site) -> Submission:
     return Submission(name=name, request=request, tasks=tasks, script=script)
 
 
-def render(submission: Submission, workdir: str, account: str | None = None) -> str:
-    """The batch script: corehour's directives from checked values, then the person's body."""
+def render(
+    submission: Submission,
+    workdir: str,
+    account: str | None = None,
+    reporter_python: str | None = None,
+) -> str:
+    """The batch script: corehour's directives from checked values, the job's reporter for My
+    jobs when ``reporter_python`` is given, then the person's body."""
     return batch_script(
         submission.request,
         name=submission.name,
@@ -108,6 +114,7 @@ def render(submission: Submission, workdir: str, account: str | None = None) -> 
         body="# --- your script ---\n" + submission.script,
         tasks=submission.tasks,
         account=account,
+        reporter_python=reporter_python,
     )
 
 

@@ -6,6 +6,7 @@ Slurm commands run as the person (this process is theirs), through the kit's ``s
 from __future__ import annotations
 
 import html
+import sys
 import threading
 import time
 from pathlib import Path
@@ -87,7 +88,9 @@ class Composer:
         RUNS.mkdir(parents=True, exist_ok=True)
         cluster = submission.request.cluster
         try:
-            job_id = slurm.submit(self.site, cluster, render(submission, str(RUNS)))
+            # The reporter runs on this kernel's interpreter: the image's, readable by the job.
+            script = render(submission, str(RUNS), reporter_python=sys.executable)
+            job_id = slurm.submit(self.site, cluster, script)
         except slurm.SlurmError as e:
             self.say("danger", str(e))
             return

@@ -8,6 +8,7 @@ than the person's profile allows; the script is rendered from checked values onl
 from __future__ import annotations
 
 import re
+import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
@@ -20,6 +21,7 @@ from centre.site import Site
 from centre.slurm_json import ENDED_STATES, SlurmOutputError, slurm_number, slurm_state
 from centre.slurm_json import slurm_jobs as decode_jobs
 from centre.slurm_sstat import JobNow
+from voila_apps.kit import APPS_ROOT
 
 RESOURCE_KEYS = ("profile", "cluster", "cores", "memory_gb", "gpus", "walltime_hours")
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,39}")
@@ -60,9 +62,11 @@ def batch_script(
     tasks: int = 1,
     output: str = "%x-%j.out",
     account: str | None = None,
+    reporter_python: str | None = None,
 ) -> str:
     """``#SBATCH`` lines from checked values (the kernel's renderer), then the body: sbatch
-    ignores directives after the first command."""
+    ignores directives after the first command.  With ``reporter_python`` (an image's
+    interpreter) the job reports its use for My jobs first (:func:`reporter_lines`)."""
     check_name(name)
     header = JobHeader(
         job_name=name,
@@ -72,7 +76,25 @@ def batch_script(
         tasks=tasks,
         account=account,
     )
-    return render_header(header) + (body if body.endswith("\n") else body + "\n")
+    reporter = reporter_lines(reporter_python) if reporter_python else ""
+    return render_header(header) + reporter + (body if body.endswith("\n") else body + "\n")
+
+
+def reporter_lines(python: str) -> str:
+    """Shell lines that start the job's reporter (voila_apps/kit/job_reporter.py) when the
+    job has a key to report with, and stop it, with a last report, when the script ends.
+
+    Its output goes nowhere: the job's output is the person's.  An ``exit`` keeps its code:
+    bash leaves the status alone after an EXIT trap."""
+    command = f"PYTHONPATH={shlex.quote(str(APPS_ROOT))} {shlex.quote(python)} -m voila_apps.kit.job_reporter"
+    return (
+        "# corehour: this job's use, minute by minute, for My jobs; it stops with the job.\n"
+        'if [ -n "${COREHOUR_USAGE_KEY:-}" ]; then\n'
+        f"    {command} </dev/null >/dev/null 2>&1 &\n"
+        "    corehour_reporter=$!\n"
+        '    trap \'kill -TERM "$corehour_reporter" 2>/dev/null; wait "$corehour_reporter"\' EXIT\n'
+        "fi\n"
+    )
 
 
 def price_per_hour(site: Site, request: SpawnRequest, at: int) -> str:

@@ -12,13 +12,12 @@ once the render is done, a new one warms up for the next render.  Any other kern
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 
 from jupyter_server.services.kernels.kernelmanager import AsyncMappingKernelManager
 from tornado.ioloop import IOLoop
 from traitlets import Float, Int, Unicode
 
-APPS_ROOT = Path(__file__).resolve().parents[2]  # what `deploy/envs.sh apps` installed
+from voila_apps.kit import APPS_ROOT
 
 
 class PreheatedKernelManager(AsyncMappingKernelManager):

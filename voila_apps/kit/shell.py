@@ -22,7 +22,7 @@ import ipywidgets as w
 
 from centre.apps import app_folder
 from centre.site import Site
-from voila_apps.kit import slurm
+from voila_apps.kit import APPS_ROOT, slurm
 from voila_apps.kit.jobs import (
     InputError,
     JobState,
@@ -36,7 +36,6 @@ from voila_apps.kit.jobs import (
 POLL_SECONDS = 2.0
 # sstat asks the job's node; Slurm refreshes what it answers only every 30 s or so.
 USE_EVERY_POLLS = 5
-APPS_ROOT = Path(__file__).resolve().parents[2]  # what `deploy/envs.sh apps` installed
 WIDE = {"description_width": "9em"}
 
 
@@ -203,7 +202,12 @@ class BatchApp:
         try:
             body = self.prepare(params, request, run_dir)
             script = batch_script(
-                request, name=self.slug, workdir=str(run_dir), body=body, output="job.out"
+                request,
+                name=self.slug,
+                workdir=str(run_dir),
+                body=body,
+                output="job.out",
+                reporter_python=self.python(),
             )
             job_id = slurm.submit(self.site, request.cluster, script)
         except (InputError, slurm.SlurmError) as e:

@@ -13,6 +13,7 @@ import pwd
 import subprocess
 import time
 
+from centre.job_samples import KEY_VARIABLE, KEYS_VARIABLE, key_for_cluster
 from centre.people import account_of, job_refusal
 from centre.site import Site, parse_site
 from centre.slurm_cli import cluster_argv
@@ -48,7 +49,11 @@ def person_argv(site: Site, cluster: str, argv: list[str]) -> list[str]:
 
 
 def slurm(
-    site: Site, cluster: str, argv: list[str], stdin: str | None = None
+    site: Site,
+    cluster: str,
+    argv: list[str],
+    stdin: str | None = None,
+    env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess:
     """``argv`` on ``cluster`` as this process's person (:func:`person_argv`)."""
     return subprocess.run(
@@ -57,7 +62,18 @@ def slurm(
         capture_output=True,
         text=True,
         timeout=60,
+        env=env,
     )
+
+
+def batch_environment(environ: dict[str, str], cluster: str) -> dict[str, str]:
+    """This server's environment, which sbatch hands to the job, with the person's usage key
+    for ``cluster`` (the server's own is for the cluster it runs on), or none."""
+    env = {k: v for k, v in environ.items() if k not in (KEY_VARIABLE, KEYS_VARIABLE)}
+    key = key_for_cluster(environ.get(KEYS_VARIABLE, ""), cluster)
+    if key:
+        env[KEY_VARIABLE] = key
+    return env
 
 
 def refuse_unsafe_person(site: Site, uid: int | None = None) -> None:
@@ -71,7 +87,8 @@ def refuse_unsafe_person(site: Site, uid: int | None = None) -> None:
 
 def submit(site: Site, cluster: str, script: str) -> str:
     refuse_unsafe_person(site)
-    result = slurm(site, cluster, ["sbatch", "--parsable"], script)
+    environment = batch_environment(dict(os.environ), cluster)
+    result = slurm(site, cluster, ["sbatch", "--parsable"], script, env=environment)
     if result.returncode != 0:
         raise SlurmError(f"Slurm on {cluster} refused the job: {result.stderr.strip()[-300:]}")
     return result.stdout.strip().splitlines()[-1].split(";")[0]
