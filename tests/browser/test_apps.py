@@ -79,7 +79,7 @@ def test_job_composer_submits_a_template_and_refuses_bad_input(portal, browser):
     button(browser, "Submit").click()
     wait.until(lambda b: "Not submitted" in message(b))
     assert "name:" in message(browser)
-    assert {str(j["job_id"]) for j in alive_jobs("alpha", user)} == before
+    assert {str(j["job_id"]) for j in alive_jobs("alpha", user)} <= before  # no new job
 
     set_field(browser, "Job name", "hello-composer")
     button(browser, "Submit").click()

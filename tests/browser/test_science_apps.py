@@ -59,7 +59,8 @@ def refused(browser, user: str, label: str, value, expected_field: str) -> None:
         lambda b: "Not submitted" in message(b) and message(b) != shown_before
     )
     assert f"{expected_field}:" in message(browser), message(browser)
-    assert {c: {j["job_id"] for j in alive_jobs(c, user)} for c in ("alpha", "beta")} == before
+    now = {c: {j["job_id"] for j in alive_jobs(c, user)} for c in ("alpha", "beta")}
+    assert {c: now[c] - before[c] for c in now} == {"alpha": set(), "beta": set()}  # no new job
 
 
 def submitted_job(browser) -> str:
@@ -203,7 +204,7 @@ def test_pyscf_gives_waters_energy_and_refuses_bad_molecules(portal, browser, ap
     button(browser, "Submit").click()
     WebDriverWait(browser, 20).until(lambda b: "Not submitted" in message(b))
     assert "xyz:" in message(browser) and "line 4" in message(browser), message(browser)
-    assert {j["job_id"] for j in alive_jobs("alpha", user)} == before
+    assert {j["job_id"] for j in alive_jobs("alpha", user)} <= before  # no new job
 
     # Benzene in a large basis does not fit in three minutes: refused before Slurm sees it.
     molecule.select_by_visible_text("Benzene")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import pwd
+import time
 from pathlib import Path
 
 import pytest
@@ -131,6 +132,18 @@ def test_a_server_keeps_its_history_and_nobody_writes_into_anothers(portal, toke
     jobs_url = f"{portal.url}/hub/api/corehour/jobs"
     answer = requests.get(jobs_url, headers=service, timeout=30, allow_redirects=False)
     assert answer.status_code in (302, 403) and "job_id" not in answer.text, answer.text[:200]
+
+    # Stopped, the server sends the minutes since its last report (a span needs a second at
+    # least, so the stop comes a few seconds after the last reading).
+    reported = person.get(samples_url, timeout=30).json()["samples"]
+    last_reading = max(t + seconds for t, seconds, *_ in reported)
+    time.sleep(max(0.0, last_reading + 3 - time.time()))
+    portal.stop_server("chtest1")
+    wait_until(
+        lambda: len(person.get(samples_url, timeout=30).json()["samples"]) > len(reported),
+        60,
+        f"server job {job_id} sent nothing as it stopped",
+    )
 
 
 def job_environment(user: str, job_id: int) -> dict[str, str]:

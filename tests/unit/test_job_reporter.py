@@ -5,6 +5,7 @@ receiver standing in for the hub's one endpoint (the hub's side has its own test
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
@@ -14,6 +15,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from centre.job_samples import FIELDS, KEY_VARIABLE, KEYS_VARIABLE, key_for_cluster
+from centre.job_usage import Reading
+from voila_apps.kit.history_reporter import HistoryReporter
 from voila_apps.kit.jobs import batch_script, check_resources
 from voila_apps.kit.slurm import batch_environment
 
@@ -106,3 +109,25 @@ def test_a_batch_job_gets_the_key_of_the_cluster_it_runs_on_and_no_other():
 )
 def test_a_key_is_picked_by_its_whole_cluster_name(cluster, found):
     assert key_for_cluster("alpha/ann.1 beta/ann.2", cluster) == found
+
+
+def test_a_server_told_to_stop_twice_sends_its_last_minutes_once(hub):
+    url, reports = hub
+    history = HistoryReporter({KEY_VARIABLE: KEY, "JUPYTERHUB_API_URL": url, "SLURM_JOB_ID": "77"})
+
+    def reading(cpu_seconds: float) -> Reading:
+        return Reading(
+            used_cores=0.0, allocated_cores=1, memory_used_bytes=1, memory_limit_bytes=None,
+            cpu_seconds=cpu_seconds,
+        )  # fmt: skip
+
+    async def stop_twice():
+        history.add(reading(0.0), 1000.0)
+        await asyncio.gather(
+            history.last_report(reading(3.0), 1010.0), history.last_report(reading(3.0), 1010.2)
+        )
+
+    asyncio.run(stop_twice())
+    ((_, report),) = reports
+    assert [s[:3] for s in report["samples"]] == [[1000, 10, 0.3]]
+    assert not history.pending

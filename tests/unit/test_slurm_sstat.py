@@ -50,7 +50,7 @@ def test_the_app_panel_says_the_average_against_the_cores():
     use = JobNow(cpu_seconds=60.0, memory_bytes=2 * 1024**3)
     assert use_in_words(use, 2, 0, 60) == "Use: CPU 1.00 of 2 cores on average · Mem 2.00 GiB now"
     assert use_in_words(use, 1, 1, 30).endswith(
-        "GPU use: not recorded for batch jobs on this cluster"
+        "GPU use: on My jobs (read each minute from the GPU driver)"
     )
     assert "not measured yet" in use_in_words(None, 2, 0, 60)
     assert "not measured yet" in use_in_words(JobNow(0.0, 0), 2, 0, 60)

@@ -7,6 +7,7 @@ stays small.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections import deque
@@ -37,6 +38,7 @@ class HistoryReporter:
         self.pending: deque[list] = deque(maxlen=MAX_SAMPLES_PER_REPORT)
         self.reported_once = False
         self._previous: tuple[float, float] | None = None
+        self._sending = asyncio.Lock()
 
     def add(self, reading: Reading, now: float) -> None:
         current = (now, reading.cpu_seconds)
@@ -59,7 +61,13 @@ class HistoryReporter:
         return bool(self.pending) and (not self.reported_once or len(self.pending) >= REPORT_EVERY)
 
     async def send(self) -> None:
-        sent = list(self.pending)
+        # One report at a time: a stopping server may be told to stop twice, and the minute
+        # timer may fire during a slow report.
+        async with self._sending:
+            if self.pending:
+                await self._send(list(self.pending))
+
+    async def _send(self, sent: list[list]) -> None:
         request = HTTPRequest(
             self.url,
             method="POST",
@@ -84,6 +92,14 @@ class HistoryReporter:
         self._forget(sent)
         self.reported_once = True
 
+    async def last_report(self, reading: Reading, now: float) -> None:
+        """The minute so far and whatever is still unsent, as the job or server stops."""
+        self.add(reading, now)
+        if self.pending:
+            await self.send()
+
     def _forget(self, sent: list) -> None:
-        for _ in sent:
+        # By identity: while a report was out, the oldest minutes may have made room for new.
+        sent_ids = {id(sample) for sample in sent}
+        while self.pending and id(self.pending[0]) in sent_ids:
             self.pending.popleft()

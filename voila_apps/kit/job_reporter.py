@@ -39,9 +39,7 @@ async def report_until_stopped(
             continue
     # The minute so far; the meter refuses a second reading within a second, so wait for one.
     await asyncio.sleep(meter.SHORTEST_INTERVAL)
-    history.add(await asyncio.to_thread(meter.read), time.time())
-    if history.pending:
-        await history.send()
+    await history.last_report(await asyncio.to_thread(meter.read), time.time())
     return history
 
 

@@ -164,7 +164,7 @@ def use_in_words(use: JobNow | None, cores: int, gpus: int, elapsed_seconds: int
         f" · Mem {use.memory_bytes / 1024**3:.2f} GiB now"
     )
     if gpus:
-        text += " · GPU use: not recorded for batch jobs on this cluster"
+        text += " · GPU use: on My jobs (read each minute from the GPU driver)"
     return text
 
 

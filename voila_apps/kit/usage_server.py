@@ -5,7 +5,9 @@ JupyterLab's status bar (images/labextension) and the apps' job panels poll it. 
 are the Slurm job's, not the server process's: see centre/job_usage.py.
 
 Once a minute it also takes a sample for the job's history, and every few minutes it sends
-what it has to the hub (centre/job_samples.py), when the hub gave the job a key to do so.
+what it has to the hub (centre/job_samples.py), when the hub gave the job a key to do so.  It
+is an extension app, not a bare module, for the hook a stopping server calls: the minutes
+since the last report go then, not never.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import os
 import time
 
 from jupyter_server.base.handlers import APIHandler
-from jupyter_server.utils import url_path_join
+from jupyter_server.extension.application import ExtensionApp
 from tornado import web
 from tornado.ioloop import IOLoop, PeriodicCallback
 
@@ -37,27 +39,43 @@ class UsageHandler(APIHandler):
         self.finish(json.dumps(reading.as_json()))
 
 
-def _load_jupyter_server_extension(server_app) -> None:
-    web_app = server_app.web_app
-    meter = web_app.settings["corehour_usage_meter"] = UsageMeter()
-    history = HistoryReporter(os.environ)
+class UsageExtension(ExtensionApp):
+    """The live use route, the minute samples, and a last report as the server stops."""
 
-    async def sample() -> None:
-        reading = await asyncio.to_thread(meter.read)
-        if not history.enabled:
+    name = "corehour_usage"
+
+    def initialize_settings(self) -> None:
+        self.meter = self.settings["corehour_usage_meter"] = UsageMeter()
+        self.history = HistoryReporter(os.environ)
+        self.sampler = PeriodicCallback(self.sample, SAMPLE_SECONDS * 1000)
+
+    def initialize_handlers(self) -> None:
+        self.handlers.append((ROUTE, UsageHandler))
+
+    async def _start_jupyter_server_extension(self, serverapp) -> None:
+        if self.history.enabled:
+            # The span of the first sample starts now, not a minute from now.
+            IOLoop.current().add_callback(self.sample)
+        self.sampler.start()
+
+    async def sample(self) -> None:
+        reading = await asyncio.to_thread(self.meter.read)
+        if not self.history.enabled:
             return
-        history.add(reading, time.time())
-        if history.due():
-            await history.send()
+        self.history.add(reading, time.time())
+        if self.history.due():
+            await self.history.send()
 
-    if history.enabled:
-        # The span of the first sample starts now, not a minute from now.
-        IOLoop.current().add_callback(sample)
-
-    PeriodicCallback(sample, SAMPLE_SECONDS * 1000).start()
-    route = url_path_join(web_app.settings["base_url"], ROUTE)
-    web_app.add_handlers(".*$", [(route, UsageHandler)])
+    async def stop_extension(self) -> None:
+        """The minutes the hub does not have yet, as the server stops: JupyterHub's stop, the
+        idle culler and Slurm's SIGTERM at the end of the job all come through here."""
+        if not self.sampler.is_running():
+            return  # already stopped: jupyter_server may call this twice
+        self.sampler.stop()
+        if self.history.enabled:
+            reading = await asyncio.to_thread(self.meter.read)
+            await self.history.last_report(reading, time.time())
 
 
 def _jupyter_server_extension_points() -> list[dict]:
-    return [{"module": __name__}]
+    return [{"module": __name__, "app": UsageExtension}]
