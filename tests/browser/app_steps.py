@@ -5,14 +5,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import WebDriverWait
 
-from tests.browser.helpers import log_in
-
-
-def widget_wait(browser, seconds: float) -> WebDriverWait:
-    """A wait that reads a widget again when it was redrawn under it: ipywidgets replace
-    a dropdown's options and a box's children wholesale, so an element found a moment ago
-    may be gone by the time it is read."""
-    return WebDriverWait(browser, seconds, ignored_exceptions=(StaleElementReferenceException,))
+from tests.browser.helpers import log_in, redraw_wait
 
 
 def field(browser, label: str):
@@ -30,7 +23,7 @@ def set_field(browser, label: str, value) -> None:
     element.send_keys(Keys.CONTROL, "a")
     element.send_keys(Keys.BACKSPACE)
     element.send_keys(str(value), Keys.ENTER)
-    widget_wait(browser, 10).until(lambda b: field(b, label).get_attribute("value") == str(value))
+    redraw_wait(browser, 10).until(lambda b: field(b, label).get_attribute("value") == str(value))
 
 
 def button(browser, text: str):

@@ -4,6 +4,7 @@ import tempfile
 from pathlib import Path
 
 from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
@@ -12,6 +13,13 @@ from selenium.webdriver.support.ui import WebDriverWait
 from tests.harness import REPO, TEST_PASSWORD
 
 ARTIFACTS = REPO / "tests" / "artifacts"
+
+
+def redraw_wait(driver, seconds: float) -> WebDriverWait:
+    """A wait that finds an element again when the page redrew it: ipywidgets replace a
+    dropdown's options wholesale and JupyterLab may redraw a cell as its kernel settles, so an
+    element found a moment ago may be gone by the time it is read or clicked."""
+    return WebDriverWait(driver, seconds, ignored_exceptions=(StaleElementReferenceException,))
 
 
 def chromium(env: dict[str, str] | None = None) -> webdriver.Chrome:

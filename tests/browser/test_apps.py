@@ -9,8 +9,8 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select
 
 from tests.billing_checks import wait_until
-from tests.browser.app_steps import button, message, set_field, widget_wait
-from tests.browser.helpers import full_shot, log_in, shot
+from tests.browser.app_steps import button, message, set_field
+from tests.browser.helpers import full_shot, log_in, redraw_wait, shot
 from tests.harness import alive_jobs, slurm
 
 pytestmark = pytest.mark.browser
@@ -38,7 +38,7 @@ def pick_job(browser, key: str) -> None:
         select.select_by_visible_text(wanted)
         return select.first_selected_option.text == wanted
 
-    widget_wait(browser, 30).until(chosen)
+    redraw_wait(browser, 30).until(chosen)
 
 
 def output(browser) -> str:
@@ -48,7 +48,7 @@ def output(browser) -> str:
 
 def test_job_composer_submits_a_template_and_refuses_bad_input(portal, browser):
     user = "chtest1"
-    wait = widget_wait(browser, 150)
+    wait = redraw_wait(browser, 150)
     # JupyterLab reopens the tabs of a person's last visit, which for this person may be the
     # terminal an earlier run of this test opened: start with none, as a new person would.
     home = Path(pwd.getpwnam(user).pw_dir)
