@@ -410,7 +410,7 @@ def _process_tree_use(pid: int) -> tuple[float, int]:
             continue  # ended meanwhile
         cpu += sum(int(value) for value in fields[11:15]) / _TICKS  # utime stime cutime cstime
         memory += int(fields[21]) * _PAGE  # rss, in pages
-        pending.extend(_children(current))
+        pending.extend(child_pids(current))
     return cpu, memory
 
 
@@ -418,7 +418,8 @@ _TICKS = os.sysconf("SC_CLK_TCK")
 _PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
-def _children(pid: int) -> list[int]:
+def child_pids(pid: int) -> list[int]:
+    """The processes ``pid``'s threads started, from /proc (none once it has ended)."""
     found: list[int] = []
     try:
         threads = os.listdir(f"/proc/{pid}/task")

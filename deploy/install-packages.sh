@@ -34,6 +34,10 @@ if [ "$profile" = demo ]; then
 	# prometheus: TEST runs Debian's Prometheus with the shipped scrape configuration
 	# (deploy/prometheus); policy-rc.d below keeps the package from starting its own.
 	packages+=(prometheus)
+	# The images' own Debian packages (images/*/debian-packages.txt): in the demo this host is
+	# every cluster's node.  xdotool, xclip, x11-utils: TEST drives and reads the desktop's X.
+	mapfile -t image_packages < <(grep -hvE '^(#|$)' "$here"/../images/*/debian-packages.txt)
+	packages+=("${image_packages[@]}" xdotool xclip x11-utils)
 fi
 
 installed_packages() {

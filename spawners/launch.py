@@ -95,9 +95,29 @@ def with_port(service_url: str, port: int) -> str:
     return urlunparse(url._replace(netloc=f"{url.hostname}:{port}"))
 
 
+def on_its_build(argv: list[str]) -> None:
+    """Go on in the image build that the image's link points to now, not through the link.
+
+    deploy/envs.sh installs each build of an image in a folder of its own and points the
+    image's prefix at it with a symlink.  Through the link, a rebuild would swap the code under
+    a running server; and the paths a package computes from its own files (through the link)
+    differ from the ones tornado resolves (the build), so jupyter_server refuses to serve a
+    package's static files ("is not a subdirectory", a 500 for the desktop's page).
+    """
+    prefix, build = sys.prefix, os.path.realpath(sys.prefix)
+    if build == prefix:
+        return
+    python = os.path.join(build, "bin", "python")
+    server = [
+        build + arg[len(prefix) :] if arg.startswith(prefix + os.sep) else arg for arg in argv
+    ]
+    os.execv(python, [python, os.path.abspath(__file__), *server])
+
+
 def main(argv: list[str]) -> None:
     if not argv:
         sys.exit("usage: launch.py SERVER-COMMAND [ARGS...]")
+    on_its_build(argv)
     port = free_port(os.environ.get("SLURM_JOB_ID", ""))
     try:
         report_port(port)

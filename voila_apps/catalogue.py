@@ -33,7 +33,7 @@ DEFAULT_CATALOGUE = HERE / "catalogue.yaml"
 # Icons are drawn from Font Awesome, which the hub's pages already load.
 ICONS = (
     "terminal", "atom", "flask", "microchip", "brain", "chart-line", "cube", "dna",
-    "gears", "server", "wave-square", "calculator",
+    "gears", "server", "wave-square", "calculator", "desktop",
 )  # fmt: skip
 
 Slug = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]{1,30}$")]

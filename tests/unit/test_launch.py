@@ -34,7 +34,8 @@ class FakeHubRoute(BaseHTTPRequestHandler):
         pass
 
 
-def test_the_port_is_reported_and_the_server_gets_it_in_its_url():
+def launched(python: str, *server: str) -> subprocess.CompletedProcess:
+    """launch.py run by ``python`` with a stand-in hub that takes the port."""
     hub = HTTPServer(("127.0.0.1", 0), FakeHubRoute)
     threading.Thread(target=hub.serve_forever, daemon=True).start()
     try:
@@ -44,21 +45,21 @@ def test_the_port_is_reported_and_the_server_gets_it_in_its_url():
             "JUPYTERHUB_API_TOKEN": "secret-token",
             "JUPYTERHUB_SERVICE_URL": "http://0.0.0.0:8888/user/ann/",
         }
-        server = Path(tempfile.mkdtemp()) / "server.py"
-        server.write_text(
-            "import os, sys\n"
-            "assert sys.path[0] == os.path.dirname(__file__), sys.path[0]\n"
-            "print(os.environ['JUPYTERHUB_SERVICE_URL'], sys.argv[1:])\n"
-        )
-        done = subprocess.run(
-            [sys.executable, str(LAUNCH), str(server), "--flag"],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=30,
+        return subprocess.run(
+            [python, str(LAUNCH), *server], env=env, capture_output=True, text=True, timeout=30
         )
     finally:
         hub.shutdown()
+
+
+def test_the_port_is_reported_and_the_server_gets_it_in_its_url():
+    server = Path(tempfile.mkdtemp()) / "server.py"
+    server.write_text(
+        "import os, sys\n"
+        "assert sys.path[0] == os.path.dirname(__file__), sys.path[0]\n"
+        "print(os.environ['JUPYTERHUB_SERVICE_URL'], sys.argv[1:])\n"
+    )
+    done = launched(sys.executable, str(server), "--flag")
     assert done.returncode == 0, done.stderr
     (path, auth, body), *_ = FakeHubRoute.seen
     assert (path, auth) == ("/hub/api/batchspawner", "token secret-token")
@@ -162,3 +163,16 @@ def test_a_taken_port_is_skipped():
         taken.bind(("", first))
         taken.listen()
         assert free_port("7") == first + 1
+
+
+def test_a_server_runs_in_the_build_its_images_link_points_to(tmp_path):
+    # An image as deploy/envs.sh lays it out: a build folder, and the image's name a link to it.
+    build = tmp_path / "base.0123abcd"
+    subprocess.run(["/usr/bin/python3", "-m", "venv", "--without-pip", str(build)], check=True)
+    (tmp_path / "base").symlink_to(build.name)
+    server = build / "bin" / "server.py"
+    server.write_text("import sys\nprint(sys.prefix, __file__)\n")
+    link = tmp_path / "base" / "bin"
+    done = launched(str(link / "python"), str(link / "server.py"))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == [str(build), str(server)]

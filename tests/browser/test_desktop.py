@@ -1,0 +1,175 @@
+"""The web desktop in a real browser: its tile starts a Slurm job, XFCE shows in the page, its
+terminal has the person's Slurm, the clipboard crosses both ways, and it resizes to the tab.
+
+The test reads the desktop's X server as its owner (the cookie in their home), the way a
+program in the desktop would: the panel's window, the clipboard, the screen size.
+"""
+
+from __future__ import annotations
+
+import pwd
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+from selenium.webdriver.common.action_chains import ActionChains
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
+
+from tests.billing_checks import wait_until
+from tests.browser.helpers import log_in, shot
+from tests.harness import alive_jobs
+
+pytestmark = pytest.mark.browser
+
+USER = "chtest2"
+# The panel's first launcher (images/desktop/etc/corehour/xdg/.../xfce4-panel.xml): the menu
+# is one 30-pixel square, so the terminal's button is centred on the second square.
+TERMINAL_LAUNCHER = (45, 15)
+
+
+def x_display(user: str) -> str:
+    """The display number of the person's desktop (their own Xtigervnc), e.g. ":1"."""
+    found = subprocess.run(
+        ["pgrep", "-u", user, "-a", "Xtigervnc"], capture_output=True, text=True
+    ).stdout
+    match = re.search(r"Xtigervnc (:\d+) ", found)
+    return match.group(1) if match else ""
+
+
+def processes_of(user: str) -> set[str]:
+    listed = subprocess.run(["pgrep", "-u", user, "-a"], capture_output=True, text=True).stdout
+    return set(listed.splitlines())
+
+
+def owner_argv(user: str, display: str, *argv: str) -> list[str]:
+    """A command on the person's X display, as the person, with their X cookie."""
+    home = pwd.getpwnam(user).pw_dir
+    env = ["env", f"DISPLAY={display}", f"XAUTHORITY={home}/.Xauthority", f"HOME={home}"]
+    return ["runuser", "-u", user, "--", *env, *argv]
+
+
+def as_owner(user: str, display: str, *argv: str) -> str:
+    result = subprocess.run(
+        owner_argv(user, display, *argv), capture_output=True, text=True, timeout=30
+    )
+    return result.stdout if result.returncode == 0 else ""
+
+
+def click_at(browser, canvas, x: int, y: int) -> None:
+    """Click the desktop at its own pixel (x, y): the page shows it one to one."""
+    size = canvas.size
+    offset = (x - size["width"] // 2, y - size["height"] // 2)
+    ActionChains(browser).move_to_element_with_offset(canvas, *offset).click().perform()
+
+
+def test_the_desktop_shows_xfce_with_the_persons_slurm_and_shares_the_clipboard(portal, browser):
+    home = Path(pwd.getpwnam(USER).pw_dir)
+    (home / "desktop-squeue.txt").unlink(missing_ok=True)
+    before = processes_of(USER)
+    wait = WebDriverWait(browser, 180)
+    log_in(browser, portal, USER)
+    browser.set_window_size(1280, 800)
+    browser.get(f"{portal.url}/hub/home")
+    tile = wait.until(lambda b: b.find_element(By.ID, "tile-desktop"))
+    assert "credits per hour" in tile.text  # priced like any server
+    launch = tile.find_element(By.CSS_SELECTOR, ".ch-app-launch")
+    # Bootstrap scrolls smoothly; a click during the scroll lands on something else.
+    browser.execute_script(
+        "arguments[0].scrollIntoView({block: 'center', behavior: 'instant'})", launch
+    )
+    launch.click()
+
+    # The tile starts a Slurm job on the person's behalf and opens the desktop in it.
+    wait.until(lambda b: b.current_url.endswith(f"/user/{USER}/app-desktop/desktop/"))
+    wait.until(lambda b: b.find_element(By.ID, "status").text == "Connected")
+    (job,) = alive_jobs("alpha", USER) + alive_jobs("beta", USER)
+    display = wait_until(lambda: x_display(USER), 30, "no X server of the person")
+    panel = wait_until(
+        lambda: as_owner(
+            USER, display, "xdotool", "search", "--onlyvisible", "--class", "xfce4-panel"
+        ),
+        60,
+        "XFCE's panel did not appear on the desktop",
+    )
+    assert panel.split()
+    canvas = browser.find_element(By.CSS_SELECTOR, "#screen canvas")
+    shot(browser, "desktop")
+
+    # The desktop follows the tab's size (noVNC asks TigerVNC to resize the session).
+    def screen_size() -> str:
+        info = as_owner(USER, display, "xdpyinfo")
+        found = re.search(r"dimensions:\s+(\d+x\d+) pixels", info)
+        return found.group(1) if found else ""
+
+    def matches_the_page(_) -> bool:
+        return screen_size() == "{width}x{height}".format(**canvas.size)
+
+    wait.until(matches_the_page)
+    browser.set_window_size(1000, 700)
+    wait.until(lambda b: canvas.size["width"] <= 1000 and matches_the_page(b))
+    assert screen_size().startswith("1000x")
+
+    # Its terminal, from the panel, has the person's Slurm: squeue --me lists this very job.
+    click_at(browser, canvas, *TERMINAL_LAUNCHER)
+    wait_until(
+        lambda: as_owner(
+            USER, display, "xdotool", "search", "--onlyvisible", "--class", "xfce4-terminal"
+        ),
+        30,
+        "the panel's terminal button opened no terminal",
+    )
+    canvas.send_keys("squeue --me | tee ~/desktop-squeue.txt\n")
+    listed = wait_until(
+        lambda: (
+            (home / "desktop-squeue.txt").exists() and (home / "desktop-squeue.txt").read_text()
+        ),
+        30,
+        "the command typed into the desktop's terminal did not run",
+    )
+    assert str(job["job_id"]) in listed and USER in listed, listed
+    shot(browser, "desktop-terminal-squeue")
+
+    # The clipboard, from the page into the desktop and back.
+    browser.find_element(By.ID, "clipboard-button").click()
+    box = wait.until(lambda b: (e := b.find_element(By.ID, "clipboard-text")).is_displayed() and e)
+    box.clear()
+    box.send_keys("from the page to the desktop")
+    assert box.is_displayed()
+    canvas.click()  # leaving the box hands its text to the desktop
+    wait_until(
+        lambda: (
+            as_owner(USER, display, "xclip", "-o", "-selection", "clipboard")
+            == "from the page to the desktop"
+        ),
+        30,
+        "text from the page did not reach the desktop's clipboard",
+    )
+    # xclip keeps serving what it copied, as a program in the desktop would, until it is
+    # replaced; the page's box then shows it.
+    copier = subprocess.Popen(
+        owner_argv(USER, display, "xclip", "-i", "-selection", "clipboard"),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        copier.communicate(b"from the desktop", timeout=30)
+        wait.until(
+            lambda b: (
+                b.find_element(By.ID, "clipboard-text").get_attribute("value") == "from the desktop"
+            )
+        )
+    finally:
+        copier.kill()
+    if not box.is_displayed():
+        browser.find_element(By.ID, "clipboard-button").click()
+    shot(browser, "desktop-clipboard")
+
+    # Stopped, the desktop leaves nothing of the person running on the node: the session's
+    # daemons would otherwise outlive the job where Slurm tracks jobs by process tree.
+    portal.stop_server(USER, "app-desktop")
+    wait_until(
+        lambda: not processes_of(USER) - before, 60, "processes of the desktop outlived its job"
+    )
