@@ -203,8 +203,8 @@ class CorehourSpawner(SlurmSpawner):
         help="""(username, cluster) -> key: the key a server's job shows when it reports its
         use for the job history (``centre/job_samples.py``), passed to the job as
         ``COREHOUR_USAGE_KEY``, with the person's keys for every cluster in
-        ``COREHOUR_USAGE_KEYS`` for the batch jobs its apps submit.  None: jobs keep no history.  Set by the hub's composition
-        root to the monitoring feature's key.""",
+        ``COREHOUR_USAGE_KEYS`` for the batch jobs its apps submit.  None: jobs keep no
+        history.  Set by the hub's composition root to the monitoring feature's key.""",
     ).tag(config=True)
 
     form_billing = Callable(

@@ -5,8 +5,8 @@ plain request handler, not one of the hub's: the job shows the key the spawner g
 the hub checks with one HMAC, so a report costs no token lookup and no database read beyond
 the write.  The key names the person and the cluster; the job must be one of that person's
 running servers there (the hub has those in memory) or, for an app's batch job, a job of that
-person that has started, in the status board's recent ``squeue`` of that cluster.  So nobody can write
-into someone else's history.
+person that has started, in the status board's recent ``squeue`` of that cluster.  So nobody
+can write into someone else's history.
 
 ``GET /hub/api/corehour/job-samples?cluster=…&job_id=…`` returns the person's own samples of
 one job for My jobs' charts.
