@@ -32,6 +32,8 @@ def chromium(env: dict[str, str] | None = None) -> webdriver.Chrome:
         "--headless=new",
         "--no-sandbox",
         "--disable-gpu",
+        # WebGL (the results viewer) in software: Chromium no longer falls back to it unasked.
+        "--enable-unsafe-swiftshader",
         "--disable-dev-shm-usage",
         "--disable-quic",
         "--no-first-run",

@@ -6,15 +6,30 @@ import math
 import pwd
 import re
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
 import requests
+from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from tests.browser.app_steps import button, field, message, open_app, set_field, text_of
-from tests.browser.helpers import full_shot, shot
+from tests.browser.helpers import full_shot, redraw_wait, shot
+from tests.browser.viewer_steps import (
+    back_to,
+    changed_share,
+    choose,
+    drawn,
+    open_from_panel,
+    rotate,
+    scene_data,
+    scene_pixels,
+    set_range,
+    status,
+    wait_drawn,
+)
 from tests.harness import alive_jobs, ensure_users
 from voila_apps.pyscf_chem.molecules import MOLECULES
 
@@ -89,6 +104,8 @@ HTMLInputElement.prototype.click = (function (click) {
 
 def choose_file(browser, label: str, path) -> None:
     browser.execute_script(EXPOSE_FILE_INPUT)
+    # The button appears once the form has redrawn for an upload.
+    redraw_wait(browser, 20).until(lambda b: button(b, label).is_displayed())
     button(browser, label).click()
     file_input = WebDriverWait(browser, 10).until(
         lambda b: b.find_element(By.CSS_SELECTOR, "input.ch-test-file-input")
@@ -146,6 +163,30 @@ def test_lammps_melts_a_crystal_and_plots_thermo_and_rdf(portal, browser, app):
     assert "Loop time of" in downloaded.text
     anonymous = requests.get(link, timeout=30, allow_redirects=False)
     assert anonymous.status_code in (302, 403)  # nobody else gets the person's files
+
+    # The trajectory in 3D, one click from the finished job's panel: 1,000 steps of 2,048
+    # atoms give 51 frames (every 20 steps).
+    app_tab = open_from_panel(browser)
+    assert "traj.lammpstrj" in browser.current_url
+    assert "2,048 atoms drawn; 51 frames" in status(browser)
+    first = scene_pixels(browser, "viewer-lammps-first-frame")
+    set_range(browser, "frame", 50)  # scrub to the end: the crystal has melted
+    assert scene_data(browser, "frame") == "50"
+    last = scene_pixels(browser, "viewer-lammps-last-frame")
+    assert changed_share(first, last) > 0.01
+    choose(browser, "colour", "speed")
+    by_speed = scene_pixels(browser, "viewer-lammps-by-speed")
+    assert changed_share(last, by_speed) > 0.02
+    rotate(browser)
+    assert changed_share(by_speed, scene_pixels(browser, "viewer-lammps-turned")) > 0.02
+    # Play runs through the frames from the last back to the first.
+    before = drawn(browser)
+    button(browser, "Play").click()
+    WebDriverWait(browser, 30).until(lambda b: drawn(b) > before)
+    button(browser, "Pause").click()
+    assert browser.find_elements(By.CSS_SELECTOR, "#profile .main-svg")  # density along z
+    full_shot(browser, "viewer-lammps")
+    back_to(browser, app_tab)
 
 
 @pytest.mark.slug("torch-train")
@@ -227,3 +268,51 @@ def test_pyscf_gives_waters_energy_and_refuses_bad_molecules(portal, browser, ap
     assert "pyscf.log" in text_of(browser, ".ch-downloads")
     assert chart_points(browser) > 0
     full_shot(browser, "app-pyscf-chem")
+
+    # The orbitals in 3D, one click from the finished job's panel: the HOMO first.
+    app_tab = open_from_panel(browser)
+    assert browser.current_url.endswith("/orbitals/homo.cube")
+    assert "Grid 64×64×64" in status(browser)
+    homo = scene_pixels(browser, "viewer-pyscf-homo")
+    rotate(browser)
+    turned = scene_pixels(browser, "viewer-pyscf-homo-turned")
+    assert changed_share(homo, turned) > 0.02
+    choose(browser, "field", "LUMO")  # the camera stays where the person turned it
+    assert scene_data(browser, "field") == "lumo.cube"
+    assert changed_share(turned, scene_pixels(browser, "viewer-pyscf-lumo")) > 0.02
+    # The 2D half: a slice of the grid and a line profile through it.
+    assert browser.find_elements(By.CSS_SELECTOR, "#slice .main-svg .heatmaplayer image")
+    assert browser.find_elements(By.CSS_SELECTOR, "#profile .main-svg .scatterlayer path")
+    full_shot(browser, "viewer-pyscf")
+
+    # From JupyterLab's file browser: double-click a cube file and the viewer opens in a new
+    # browser tab (JupyterHub lets no page frame a person's server, the viewer included).
+    # JupyterLab keeps no tab for it, so reloading JupyterLab does not open it again.
+    folder = browser.current_url.split("path=")[1].rsplit("/", 1)[0].replace("%2F", "/")
+    browser.get(f"{portal.url}/user/{user}/app-pyscf-chem/lab/tree/{folder}")
+    item = WebDriverWait(browser, 120).until(
+        lambda b: b.find_element(
+            By.XPATH,
+            "//li[contains(@class,'jp-DirListing-item')]"
+            "[.//span[contains(@class,'jp-DirListing-itemText')][normalize-space()='lumo.cube']]",
+        )
+    )
+    lab_tab, tabs = browser.current_window_handle, set(browser.window_handles)
+    ActionChains(browser).double_click(item).perform()
+    WebDriverWait(browser, 30).until(lambda b: len(b.window_handles) > len(tabs))
+    WebDriverWait(browser, 10).until(
+        lambda b: "lumo.cube opened in the 3D viewer" in text_of(b, "body")
+    )  # JupyterLab's notification, with a button to open it again
+    browser.switch_to.window(next(h for h in browser.window_handles if h not in tabs))
+    wait_drawn(browser, 0)
+    assert scene_data(browser, "field") == "lumo.cube" and "Grid 64×64×64" in status(browser)
+    shot(browser, "viewer-from-file-browser")
+    back_to(browser, lab_tab)
+    # Reloading JupyterLab opens nothing by itself.
+    browser.refresh()
+    WebDriverWait(browser, 120).until(
+        lambda b: b.find_elements(By.CSS_SELECTOR, ".jp-DirListing-item")
+    )
+    time.sleep(3)  # a tab opened by the restored layout would be there by now
+    assert len(browser.window_handles) == len(tabs)
+    back_to(browser, app_tab)

@@ -193,10 +193,19 @@ def job_state(squeue_text: str, sacct_text: str, job_id: str, now: int) -> JobSt
 
 def download_url(service_prefix: str, home: str, path: str) -> str:
     """The person's own server serves files under their home at ``<prefix>files/``."""
+    return f"{service_prefix.rstrip('/')}/files/{quote(_in_home(home, path))}?download=1"
+
+
+def viewer_url(service_prefix: str, home: str, path: str) -> str:
+    """The results viewer (voila_apps/viewer), in the same server, opening ``path``."""
+    return f"{service_prefix.rstrip('/')}/viewer/?path={quote(_in_home(home, path), safe='/')}"
+
+
+def _in_home(home: str, path: str) -> str:
     relative = path.removeprefix(home.rstrip("/") + "/")
     if relative == path or ".." in relative.split("/"):
         raise InputError("path", f"{path} is not under {home}")
-    return f"{service_prefix.rstrip('/')}/files/{quote(relative)}?download=1"
+    return relative
 
 
 def slurm_jobs(text: str, command: str) -> list[Mapping]:

@@ -31,6 +31,7 @@ from voila_apps.kit.jobs import (
     download_url,
     price_per_hour,
     use_in_words,
+    viewer_url,
 )
 
 POLL_SECONDS = 2.0
@@ -140,6 +141,8 @@ class BatchApp:
     defaults = Defaults("cpu")
     # Files the job writes that people may want: shown as download links once they exist.
     downloads: tuple[str, ...] = ("job.out",)
+    # Files of the run that the 3D viewer opens, offered once they exist.
+    views: tuple[str, ...] = ()
 
     # --- the app's hooks -------------------------------------------------------------
     def inputs(self) -> list[w.Widget]:
@@ -171,6 +174,8 @@ class BatchApp:
         self.status.add_class("ch-status")
         self.files = w.HTML()
         self.files.add_class("ch-downloads")
+        self.views_link = w.HTML()
+        self.views_link.add_class("ch-views")
         self.submit_button.on_click(lambda _: self.send())
         self.cancel_button.on_click(lambda _: self.cancel())
         # The charts join the page with the first job: drawing a dozen empty plots would
@@ -272,6 +277,16 @@ class BatchApp:
                 url = download_url(prefix, str(Path.home()), str(path))
                 links.append(f"<a href='{html.escape(url)}' download>{html.escape(name)}</a>")
         self.files.value = ("<b>Download:</b> " + " · ".join(links)) if links else ""
+        views = [
+            viewer_url(prefix, str(Path.home()), str(self.run_dir / name))
+            for name in self.views
+            if (self.run_dir / name).is_file()
+        ]
+        self.views_link.value = "".join(
+            f"<a class='ch-view' href='{html.escape(url)}' target='_blank' rel='noopener'>"
+            "<i class='fa fa-cube'></i> Open in 3D viewer</a> "
+            for url in views
+        )
 
     def say(self, level: str, text: str) -> None:
         colour = {"success": "#1b5e20", "danger": "#b71c1c"}[level]
@@ -292,6 +307,7 @@ class BatchApp:
                 self.message,
                 self.status,
                 self.results_box,
+                self.views_link,
                 self.files,
             ],
             layout=w.Layout(max_width="60em"),

@@ -26,6 +26,11 @@ MIN_TEMPERATURE, MAX_TEMPERATURE = 0.1, 5.0
 THERMO_LINES = 50
 SEED = 87287  # the seed of LAMMPS's own example, so a default run matches it
 RDF_BINS = 100
+TRAJECTORY = "traj.lammpstrj"
+# The trajectory for the 3D viewer: up to 50 frames, fewer for big boxes, so that no run
+# writes more than about 4 million atom lines (some 250 MB).
+TRAJECTORY_ATOM_FRAMES = 4_000_000
+MAX_FRAMES, MIN_FRAMES = 50, 2
 # One g(r) snapshot (compute rdf is serial) cost 2.2 MD steps of 32,000 atoms and 3.5 of
 # 256 atoms on one core here.
 RDF_COST_IN_STEPS = 4
@@ -68,6 +73,12 @@ class Params:
     @property
     def thermo_every(self) -> int:
         return thermo_every(self.steps)
+
+
+def dump_every(atoms: int, steps: int) -> int:
+    """Steps between trajectory frames: MIN_FRAMES to MAX_FRAMES frames, within the budget."""
+    frames = max(MIN_FRAMES, min(MAX_FRAMES, TRAJECTORY_ATOM_FRAMES // atoms))
+    return max(1, steps // frames)
 
 
 def thermo_every(steps: int) -> int:
@@ -201,9 +212,11 @@ def render_deck(params: Params) -> str:
     """``in.melt``: the melt example, writing thermo and a g(r) snapshot every ~1/50 of the run.
 
     The snapshots let the plot show the crystal's peaks melting away; the last one is the
-    RDF at the end (within one thermo interval of the last step).
+    RDF at the end (within one thermo interval of the last step).  The trajectory, sorted by
+    atom id and with five significant digits, is what the 3D viewer plays.
     """
     n, last, every = params.cells, params.steps, params.thermo_every
+    frame_every = dump_every(params.atoms, params.steps)
     return f"""\
 # Lennard-Jones melt (LAMMPS examples/melt), written by corehour's lammps-md app.
 # {params.atoms} atoms, start temperature {params.temperature!r}, {last} steps; reduced LJ units.
@@ -224,6 +237,8 @@ neigh_modify    every 1 delay 0 check yes
 fix             1 all nve
 compute         rdf all rdf {RDF_BINS}
 fix             rdf all ave/time {every} 1 {every} c_rdf[*] file rdf.dat mode vector
+dump            traj all custom {frame_every} {TRAJECTORY} id type x y z vx vy vz
+dump_modify     traj sort id format float %.5g
 thermo_style    custom step temp epair etotal press
 thermo_modify   flush yes
 thermo          {every}

@@ -23,6 +23,7 @@ from voila_apps.lammps_md.core import (
     MAX_STEPS,
     MAX_TEMPERATURE,
     MIN_TEMPERATURE,
+    TRAJECTORY,
     Params,
     check_inputs,
     describe_estimate,
@@ -48,7 +49,8 @@ class LammpsApp(BatchApp):
     image = "base"
     profiles = ("cpu", "bigmem")
     defaults = Defaults("cpu", cores=2, memory_gb=2, walltime_hours=0.25)
-    downloads = ("job.out", "log.lammps", "rdf.dat", "in.melt")
+    downloads = ("job.out", "log.lammps", "rdf.dat", "in.melt", TRAJECTORY)
+    views = (TRAJECTORY,)
 
     def __init__(self, site=None):
         self.atoms = w.IntText(value=4000, description="Atoms", style=WIDE)

@@ -217,17 +217,22 @@ GRID_SECONDS_PER_ATOM_NBF2 = 7e-5
 STARTUP_SECONDS = 30
 SAFETY = 3
 PARALLEL_EXPONENT = 0.6  # n cores run direct SCF about n ** 0.6 times as fast
+# The cube files for the 3D viewer (cubes.py): cubegen evaluates every basis function at
+# every point, about 0.03 s per function for the six files at 64³ on one core here.
+CUBE_SECONDS_PER_FUNCTION = 0.03
 
 
 def estimate_seconds(params: Params, cores: int) -> float:
     """A conservative guess of the run time: Fock builds grow as nbf⁴, DFT grids as
-    atoms·nbf², and an unrestricted calculation does everything for two spins."""
+    atoms·nbf², and an unrestricted calculation does everything for two spins.  The cube
+    files come last."""
     nbf = params.basis_functions
     seconds = SECONDS_PER_NBF4 * nbf**4
     if params.xc is not None:
         seconds += len(params.atoms) * (GRID_SECONDS_PER_ATOM + GRID_SECONDS_PER_ATOM_NBF2 * nbf**2)
     if params.open_shell:
         seconds *= 2
+    seconds += CUBE_SECONDS_PER_FUNCTION * nbf
     return STARTUP_SECONDS + SAFETY * seconds / max(1, cores) ** PARALLEL_EXPONENT
 
 

@@ -34,6 +34,7 @@ from voila_apps.pyscf_chem.core import (
     plural,
     progress_line,
 )
+from voila_apps.pyscf_chem.cubes import CUBES, write_cubes
 
 MAX_CYCLES = 100
 
@@ -158,6 +159,11 @@ def main(run_dir: Path) -> int:
     partial = run_dir / (RESULT + ".part")
     partial.write_text(json_text(data))
     os.replace(partial, run_dir / RESULT)
+    try:
+        names = write_cubes(mol, mf, run_dir)
+        print(f"Wrote {len(names)} cube files for the 3D viewer into {run_dir / CUBES}")
+    except (OSError, ValueError, MemoryError) as e:  # the energy stands without them
+        print(f"corehour: the orbitals' cube files were not written: {e}", file=sys.stderr)
     state = "converged" if data["converged"] else "did NOT converge"
     print(
         f"{params.method}/{params.basis}: E = {data['energy']:.10f} Ha, SCF {state} "

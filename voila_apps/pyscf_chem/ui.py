@@ -41,6 +41,7 @@ from voila_apps.pyscf_chem.core import (
     summary_lines,
     tail,
 )
+from voila_apps.pyscf_chem.cubes import CUBES, FIRST_CUBE
 from voila_apps.pyscf_chem.molecules import MAX_ATOMS, formula, to_xyz, xyz_from_upload
 
 TAIL_BYTES = 64 * 1024  # enough for the last lines of a log that may grow to megabytes
@@ -59,6 +60,7 @@ class PyscfApp(BatchApp):
     profiles = ("cpu", "bigmem")
     defaults = Defaults("cpu", cores=2, memory_gb=4, walltime_hours=0.5)
     downloads = ("job.out", LOG, RESULT, XYZ)
+    views = (f"{CUBES}/{FIRST_CUBE}",)
 
     def __init__(self, site=None):
         super().__init__(site)

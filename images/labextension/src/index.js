@@ -8,6 +8,8 @@ import { ServerConnection } from '@jupyterlab/services';
 import { Poll } from '@lumino/polling';
 import { Widget } from '@lumino/widgets';
 
+import { viewerPlugin } from './viewer';
+
 const PLUGIN_ID = '@corehour/usage:status';
 const ENDPOINT = 'api/corehour/usage';
 const INTERVAL_MS = 2000;
@@ -248,4 +250,4 @@ const plugin = {
   }
 };
 
-export default plugin;
+export default [plugin, viewerPlugin];
