@@ -9,7 +9,13 @@ const sceneDiv = document.getElementById("scene");
 const statusLine = document.getElementById("status");
 const controls = document.getElementById("controls");
 const flatControls = document.getElementById("flat-controls");
-const plotConfig = { responsive: true, displaylogo: false };
+// plotly draws WebGL at twice the screen's resolution unless told; in software (a node or a
+// laptop without a GPU) that costs four times the pixels.  The screen's own ratio is enough.
+const plotConfig = {
+  responsive: true,
+  displaylogo: false,
+  plotGlPixelRatio: Math.min(2, Math.max(1, window.devicePixelRatio || 1)),
+};
 const SURFACE_COLOURS = { positive: "#d62728", negative: "#1f77b4" };
 
 function say(text, isError = false) {
@@ -51,21 +57,49 @@ function labelled(text, input) {
   return element("label", {}, [text, input]);
 }
 
-async function draw(traces, layout) {
+function axesSwitch() {
+  const box = element("input", { id: "axes", type: "checkbox" });
+  box.checked = view.axes;
+  box.addEventListener("change", () => {
+    view.axes = box.checked;
+    const visible = { "scene.xaxis.visible": view.axes, "scene.yaxis.visible": view.axes };
+    Plotly.relayout(sceneDiv, { ...visible, "scene.zaxis.visible": view.axes });
+  });
+  return labelled("Axes ", box);
+}
+
+const paintedFrame = () =>
+  new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(resolve)));
+
+// Draws ``traces``, then adds ``later`` (atoms and bonds): the surfaces appear a few hundred
+// milliseconds sooner, before WebGL has built the markers' and lines' programs.
+async function draw(traces, layout, later = []) {
   sceneDiv.dataset.state = "drawing";
-  await Plotly.react(sceneDiv, traces, layout, plotConfig);
+  const fresh = !sceneDiv.dataset.firstFrameMs;
+  await Plotly.react(sceneDiv, fresh ? traces : [...traces, ...later], layout, plotConfig);
   // Plotly resolves once the WebGL scene has the new data; one more animation frame and it
   // is on the screen.
-  await new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(resolve)));
-  sceneDiv.dataset.drawn = String(Number(sceneDiv.dataset.drawn) + 1);
-  if (!sceneDiv.dataset.firstFrameMs) {
+  await paintedFrame();
+  if (fresh) {
     sceneDiv.dataset.firstFrameMs = String(Math.round(performance.now())); // since navigation
+    if (later.length) {
+      await Plotly.addTraces(sceneDiv, later);
+      await paintedFrame();
+    }
   }
+  sceneDiv.dataset.drawn = String(Number(sceneDiv.dataset.drawn) + 1);
   sceneDiv.dataset.state = "ready";
 }
 
+// Axes start hidden, as molecular viewers show them: plotly turns every tick label into
+// triangles, which was most of the first frame's time (0.6 s of 2 s in software WebGL).
+const view = { axes: false };
+
 function sceneLayout(title, unit) {
-  const axis = (name) => ({ title: { text: unit ? `${name} (${unit})` : name } });
+  const axis = (name) => ({
+    visible: view.axes,
+    title: { text: unit ? `${name} (${unit})` : name },
+  });
   return {
     title: { text: title, font: { size: 14 } },
     margin: { l: 0, r: 0, t: 36, b: 0 },
@@ -98,15 +132,16 @@ async function showCube(iso) {
       hoverinfo: "name",
     }));
   const mol = cube.molecule;
+  const atoms = [];
   if (mol.bonds.length) {
     const at = (k) => mol.bonds.map((p) => (p ? p[k] : null));
-    traces.push({
+    atoms.push({
       type: "scatter3d", mode: "lines", name: "bonds",
       x: at(0), y: at(1), z: at(2),
       line: { color: "#777", width: 6 }, hoverinfo: "skip",
     });
   }
-  traces.push({
+  atoms.push({
     type: "scatter3d", mode: "markers", name: "atoms",
     x: mol.x, y: mol.y, z: mol.z, text: mol.symbols, hoverinfo: "text",
     marker: { size: 7, color: mol.colours, line: { color: "#333", width: 1 } },
@@ -114,7 +149,7 @@ async function showCube(iso) {
   const field = cube.fields.find((f) => f.name === page.name);
   const title = `${field ? field.label : page.name}: isosurface ${cube.signed ? "±" : ""}${cube.iso}`;
   buildCubeControls(cube);
-  await draw(traces, sceneLayout(title, "Å"));
+  await draw(traces, sceneLayout(title, "Å"), atoms);
   sceneDiv.dataset.field = page.name;
   sceneDiv.dataset.iso = String(cube.iso);
   const empty = cube.surfaces.every((s) => !s.x.length);
@@ -157,6 +192,7 @@ function buildCubeControls(cube) {
   controls.append(
     labelled(cube.fields.length > 1 ? "Orbital " : "Field ", fields),
     labelled(cube.signed ? "Iso-value ± " : "Iso-value ", iso),
+    axesSwitch(),
     reset,
   );
 }
@@ -300,7 +336,7 @@ function buildFrameControls(frame) {
   play.addEventListener("click", () => {
     movie.playing = !movie.playing;
     play.textContent = movie.playing ? "Pause" : "Play";
-    if (movie.playing) nextFrame();
+    if (movie.playing) playNext();
   });
   const colour = element("select", { id: "colour", "aria-label": "Colour atoms by" });
   for (const [value, text] of [["type", "type"], ["speed", "speed"]]) {
@@ -310,10 +346,16 @@ function buildFrameControls(frame) {
     movie.colour = colour.value;
     showFrame(movie.frame).catch(failed);
   });
-  controls.append(play, labelled("Frame ", slider), shown, labelled("Colour by ", colour));
+  controls.append(
+    play,
+    labelled("Frame ", slider),
+    shown,
+    labelled("Colour by ", colour),
+    axesSwitch(),
+  );
 }
 
-async function nextFrame() {
+async function playNext() {
   if (!movie.playing) return;
   const next = movie.frame + 1 < movie.frames ? movie.frame + 1 : 0;
   try {
@@ -323,7 +365,7 @@ async function nextFrame() {
     document.getElementById("play").textContent = "Play";
     return failed(e);
   }
-  setTimeout(nextFrame, 120);
+  setTimeout(playNext, 120);
 }
 
 function failed(error) {
@@ -334,6 +376,7 @@ function failed(error) {
 if (page.kind === "cube") {
   showCube().then(() => showSlice()).catch(failed);
 } else {
+  document.getElementById("slice").hidden = true; // a dump's 2D view is its density profile
   // The first frame first: a finished run's last frame is one click away on the slider.
   showFrame(0).catch(failed);
 }
