@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from voila_apps.pyscf_chem.cubes import orbital_files
 from voila_apps.viewer import scene
 from voila_apps.viewer.cube import BOHR_IN_ANGSTROM, parse_cube
 from voila_apps.viewer.files import checked_path, kind_of, orbital_label, siblings
+from voila_apps.viewer.page import page_data, script_json
 from voila_apps.viewer.trajectory import frame_offsets, parse_frame
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -262,3 +264,14 @@ def test_the_dump_lammps_wrote_for_the_app_reads_as_frames():
     assert not numpy.allclose(first.positions, second.positions)  # it moved
     # Start temperature 1.5: the mean square speed is about 3 k_B T / m.
     assert numpy.mean(first.speeds**2) == pytest.approx(3 * 1.5, rel=0.05)
+
+
+def test_a_path_cannot_close_the_pages_script_element():
+    attack = "runs/</script><script>alert(document.cookie)</script>.cube"
+    data = page_data(attack, "/user/ann/", "tok")
+    written = script_json(data)
+    assert "</script>" not in written and "<script>" not in written
+    assert json.loads(written)["path"] == attack  # the page still reads the same path
+    assert (data["name"], data["kind"], data["api"]) == (
+        "script>.cube", "cube", "/user/ann/viewer/api/",
+    )  # fmt: skip

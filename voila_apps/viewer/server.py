@@ -30,12 +30,14 @@ from centre.errors import FieldError
 from voila_apps.viewer import scene
 from voila_apps.viewer.cube import Cube, parse_cube
 from voila_apps.viewer.files import checked_path, kind_of, siblings
+from voila_apps.viewer.page import page_data, script_json
 from voila_apps.viewer.trajectory import frame_offsets, parse_frame
 
 HERE = Path(__file__).resolve().parent
 MAX_CUBE_BYTES = 1 << 30
 LISTED_MOST = 200
 LISTED_DEPTH = 6
+LISTED_FOLDERS = 5000  # a home of many small folders is listed in part, not for minutes
 
 
 def plotly_js_folder() -> str:
@@ -107,7 +109,9 @@ def trajectory_frame(path: str, number: int | None, colour: str) -> dict:
 def listing(root: str) -> list[str]:
     """Files the viewer opens below ``root``, newest first, skipping hidden folders."""
     found: list[tuple[float, str]] = []
-    for folder, folders, names in os.walk(root):
+    for visited, (folder, folders, names) in enumerate(os.walk(root)):
+        if visited >= LISTED_FOLDERS:
+            break
         depth = os.path.relpath(folder, root).count(os.sep)
         folders[:] = [] if depth >= LISTED_DEPTH else [d for d in folders if not d.startswith(".")]
         for name in names:
@@ -120,12 +124,6 @@ def listing(root: str) -> list[str]:
         if len(found) >= LISTED_MOST:
             break
     return [path for _, path in sorted(found, reverse=True)]
-
-
-def script_json(data: dict) -> str:
-    """JSON to put inside a <script> element: a path holding ``</script>`` stays a string."""
-    text = json.dumps(data)
-    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
 class ViewerHandler(ExtensionHandlerJinjaMixin, ExtensionHandlerMixin, JupyterHandler):
@@ -157,19 +155,12 @@ class PageHandler(ViewerHandler):
             self.finish(self.render_template("viewer-list.html", files=files))
             return
         try:
-            path = checked_path(self.root, relative)
+            checked_path(self.root, relative)  # refused here, before any page is drawn
         except FieldError as e:
             self.set_status(404 if "does not exist" in e.reason else 400)
             self.finish(self.render_template("viewer-list.html", files=[], error=e.reason))
             return
-        page = {
-            "path": relative,
-            "name": os.path.basename(path),
-            "kind": kind_of(path),
-            "api": self.base_url + "viewer/api/",
-            # JupyterHub takes a cookie on a script's request only with this token beside it.
-            "xsrf": self.xsrf_token.decode("ascii"),
-        }
+        page = page_data(relative, self.base_url, self.xsrf_token.decode("ascii"))
         self.finish(self.render_template("viewer.html", page=page, page_json=script_json(page)))
 
 
@@ -181,14 +172,15 @@ class SceneHandler(ViewerHandler):
     async def get(self, what: str) -> None:
         self.set_header("Content-Type", "application/json")
         self.set_header("Cache-Control", "no-store")
+        relative = self.get_query_argument("path", "")
         try:
-            path = checked_path(self.root, self.get_query_argument("path", ""))
+            path = checked_path(self.root, relative)
             if what == "slice":
                 axis = self.get_query_argument("axis", "z")
                 answer = await asyncio.to_thread(
                     cube_slice, path, axis, self.query_number("index", int)
                 )
-            elif kind_of(path) == "cube":
+            elif kind_of(relative) == "cube":
                 answer = await asyncio.to_thread(cube_scene, path, self.query_number("iso", float))
             else:
                 colour = self.get_query_argument("colour", "type")
