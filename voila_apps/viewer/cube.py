@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy
 
@@ -33,11 +34,24 @@ class Cube:
     steps: numpy.ndarray  # (3, 3): row i is the step along grid axis i, in Ångström
     values: numpy.ndarray  # (nx, ny, nz)
 
+    # The grid's range, read once: every request on a cached cube asks for it, and each scan
+    # of a 128³ grid is 2 million values.
+    @cached_property
+    def low(self) -> float:
+        return float(self.values.min())
+
+    @cached_property
+    def high(self) -> float:
+        return float(self.values.max())
+
+    @property
+    def peak(self) -> float:
+        return max(abs(self.low), abs(self.high))
+
     @property
     def signed(self) -> bool:
         """An orbital has both signs; a density is never meaningfully negative."""
-        low, high = float(self.values.min()), float(self.values.max())
-        return low < -1e-6 * max(abs(high), 1e-30)
+        return self.low < -1e-6 * max(abs(self.high), 1e-30)
 
     def point(self, index: numpy.ndarray) -> numpy.ndarray:
         """Grid indices (…, 3), fractional or not, to positions in Ångström."""

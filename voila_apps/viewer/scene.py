@@ -56,7 +56,7 @@ def decimate(
 def default_iso(cube: Cube) -> float:
     """0.05 a.u., where most viewers start for orbitals and densities alike; a quarter of the
     largest value for a field too weak to reach it."""
-    peak = float(numpy.abs(cube.values).max())
+    peak = cube.peak
     return min(0.05, float(f"{peak / 4:.2g}")) if peak > 0 else 0.05
 
 
@@ -83,8 +83,12 @@ def isosurfaces(cube: Cube, iso: float) -> dict:
                 "k": faces[:, 2].tolist(),
             }
         )
-    low, high = float(cube.values.min()), float(cube.values.max())
-    return {"iso": iso, "range": [low, high], "grid": list(grid.shape), "surfaces": surfaces}
+    return {
+        "iso": iso,
+        "range": [cube.low, cube.high],
+        "grid": list(grid.shape),
+        "surfaces": surfaces,
+    }
 
 
 def molecule(cube: Cube) -> dict:

@@ -68,15 +68,15 @@ def _stamp(path: str) -> tuple[str, int, int]:
 
 def cube_scene(path: str, iso: float | None) -> dict:
     cube = _cube(*_stamp(path))
-    iso = scene.default_iso(cube) if iso is None else iso
+    default_iso = scene.default_iso(cube)
     return {
         "kind": "cube",
         "comment": cube.comment,
         "signed": cube.signed,
         "shape": list(cube.values.shape),
-        "default_iso": scene.default_iso(cube),
+        "default_iso": default_iso,
         "molecule": scene.molecule(cube),
-        **scene.isosurfaces(cube, iso),
+        **scene.isosurfaces(cube, default_iso if iso is None else iso),
         "fields": siblings(os.listdir(os.path.dirname(path))),
     }
 
