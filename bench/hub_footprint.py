@@ -141,6 +141,7 @@ def run_side(side: str, workdir: Path, users: list[str], minutes: float, settle:
     if side == "stock":
         # Stock JupyterHub: the harness's config would load corehour's; this one does not.
         (portal.workdir / "jupyterhub_config.py").write_text(stock_hub_config(portal))
+        portal.hub_program = "jupyterhub"
     portal.start()
     try:
         start_servers(side, portal, users)

@@ -107,6 +107,7 @@ def stock(workdir: Path, jobs: int, scrapes: int) -> dict:
     # The harness's service reads the metrics too, as corehour's scraper service does.
     scraper_role = 'c.JupyterHub.load_roles[0]["scopes"].append("read:metrics")\n'
     (portal.workdir / "jupyterhub_config.py").write_text(stock_hub_config(portal) + scraper_role)
+    portal.hub_program = "jupyterhub"
     portal.start()
     submitted: list[tuple[str, str]] = []
     try:

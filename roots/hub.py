@@ -38,6 +38,7 @@ from billing_hooks.slurm_accounts import SlurmAccounts
 from centre.db_copy import display_url
 from centre.job_samples import report_key
 from centre.logs import hub_logging_config
+from centre.shared_config import shared
 from centre.site import DEFAULT_SITE, Site
 from centre.slurm_cli import control_dir_problem
 from extensions import launcher
@@ -373,7 +374,7 @@ def update_oidc(c, site: Site, facts: HubFacts, state_dir: Path) -> None:
 
 def update_spawner(c, site: Site) -> None:
     c.JupyterHub.spawner_class = "spawners.spawner.CorehourSpawner"
-    c.CorehourSpawner.site = site.model_dump(mode="json")
+    c.CorehourSpawner.site = shared(site.model_dump(mode="json"))
     c.Spawner.poll_interval = site.hub.poll_interval
     c.Spawner.start_timeout = site.hub.start_timeout
     c.Spawner.http_timeout = 60
@@ -381,7 +382,7 @@ def update_spawner(c, site: Site) -> None:
 
 
 def update_apps(c, site: Site, facts: HubFacts) -> None:
-    c.CorehourSpawner.apps = facts.apps
+    c.CorehourSpawner.apps = shared(facts.apps)
     prices = None
     if site.billing is not None:
         prices = app_prices(site)

@@ -279,9 +279,10 @@ class CorehourSpawner(SlurmSpawner):
 
     @property
     def _site_key(self) -> str:
-        # traitlets gives every spawner its own deep copy of the config, so the site is
-        # shared by content, not by identity: one model and one status board per site.
-        key = getattr(self, "_site_key_cache", None)
+        # One model and one status board per site, found by content: the hub's site is a
+        # SharedDict that carries its fingerprint, and a plain dict (a deep copy per
+        # spawner, as traitlets makes them) is fingerprinted once per spawner.
+        key = getattr(self.site, "fingerprint", None) or getattr(self, "_site_key_cache", None)
         if key is None:
             key = self._site_key_cache = json.dumps(self.site, sort_keys=True)
         return key

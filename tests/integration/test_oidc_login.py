@@ -708,7 +708,7 @@ def test_the_migration_fills_in_what_each_source_gave(tmp_path):
 def _start_hub(site: dict, workdir) -> subprocess.CompletedProcess:
     (workdir / "site.yaml").write_text(yaml.safe_dump(site))
     return subprocess.run(
-        [str(HUB_BIN / "jupyterhub"), "-f", str(REPO / "roots" / "jupyterhub_config.py")],
+        [str(HUB_BIN / "corehour-hub")],
         cwd=workdir,
         env={
             "PATH": f"{HUB_BIN}:/usr/bin:/bin",

@@ -13,7 +13,7 @@ def test_hub_refuses_to_start_with_a_bad_site_file(tmp_path):
     site["clusters"]["beta"]["slurm_cnf"] = "/etc/x"  # a typo
     (tmp_path / "site.yaml").write_text(yaml.safe_dump(site))
     hub = subprocess.run(
-        [str(HUB_BIN / "jupyterhub"), "-f", str(REPO / "roots" / "jupyterhub_config.py")],
+        [str(HUB_BIN / "corehour-hub")],
         cwd=tmp_path,
         env={
             "PATH": f"{HUB_BIN}:/usr/bin:/bin",
@@ -38,7 +38,7 @@ def test_hub_refuses_to_start_with_a_bad_app_catalogue(tmp_path):
     (tmp_path / "job_composer").mkdir()
     (tmp_path / "job_composer" / "app.ipynb").write_text("{}")
     hub = subprocess.run(
-        [str(HUB_BIN / "jupyterhub"), "-f", str(REPO / "roots" / "jupyterhub_config.py")],
+        [str(HUB_BIN / "corehour-hub")],
         cwd=tmp_path,
         env={
             "PATH": f"{HUB_BIN}:/usr/bin:/bin",
