@@ -3,9 +3,11 @@
 It is one of the two modules that import across features (the other is ``roots/billing.py``)
 and nothing imports it.  It works in two steps:
 
-* :func:`gather` does the I/O the wiring needs, before any config is set: the check that
-  the ledger is migrated (``python -m roots.ops migrate`` migrates it) and the course roles, the identity provider's discovery document and client
-  secret, and the app catalogue.  A bad one stops the hub with a message naming the key.
+* :func:`roots.hub_facts.gather` does the I/O the wiring needs, before any config is set,
+  in a child process: the check that the ledger is migrated (``python -m roots.ops
+  migrate`` migrates it) and the course roles, the identity provider's discovery document
+  and client secret, and the app catalogue.  A bad one stops the hub with a message naming
+  the key.
 * :func:`apply_site` then only *sets* traitlets on ``c``, from the site and those facts:
   applying twice gives the same config, and a unit test applies a site to a bare
   ``Config()``.
@@ -18,47 +20,34 @@ from __future__ import annotations
 
 import os
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
-from sqlalchemy.exc import OperationalError
-
 from billing_hooks.admission import BillingAdmission
-from billing_hooks.db import (
-    LedgerNotMigrated,
-    database_url,
-    make_engine,
-    require_head,
-    session_factory,
-)
+from billing_hooks.db import database_url, make_engine, session_factory
 from billing_hooks.hub_pages import app_prices, template_values
 from billing_hooks.ledger_calls import TIMEOUT_S
 from billing_hooks.slurm_accounts import SlurmAccounts
-from centre.db_copy import display_url
 from centre.job_samples import report_key
 from centre.logs import hub_logging_config
 from centre.shared_config import shared
 from centre.site import DEFAULT_SITE, Site
-from centre.slurm_cli import control_dir_problem
 from extensions import launcher
 from extensions.courses.hub_api import CUSTOM_SCOPES, extra_handlers
 from extensions.courses.hub_api import SYNC_SCOPE as COURSE_SYNC_SCOPE
 from extensions.courses.roles import hub_roles
 from extensions.courses.spawn_rules import CourseAdmission
 from extensions.courses.sso_sync import make_post_auth_hook
-from extensions.courses.store import course_students
 from extensions.monitoring.history import history_handlers
 from extensions.monitoring.history_store import HistoryStore
 from extensions.monitoring.jobs_page import JOBS_API_PATH, jobs_handlers
 from extensions.monitoring.page import overview_handlers
-from extensions.sso.discovery import Discovery, DiscoveryError, fetch_discovery
-from extensions.sso.secret_file import SecretFileError, read_secret_file
 from extensions.transfers.hub_api import transfer_handlers
+from roots.hub_facts import HubFacts, exit_with
 from spawners.estimates import estimate_handlers
 from spawners.spawner import shared_board
 from spawners.status_board import SlurmUnknown
-from voila_apps.catalogue import DEFAULT_CATALOGUE, CatalogueError, load_catalogue
 
 DEFAULT_STATE_DIR = "/var/lib/corehour/hub"
 BILLING_PREFIX = "/services/billing/"
@@ -66,64 +55,9 @@ REPO = Path(__file__).resolve().parent.parent
 TEMPLATES = REPO / "extensions" / "templates"
 
 
-@dataclass(frozen=True)
-class HubFacts:
-    """What the wiring reads from outside the site file, gathered before it is applied."""
-
-    # The app catalogue as plain data, by slug.
-    apps: dict = field(default_factory=dict)
-    # Every course's slug and its students, for the hub's course roles.
-    course_students: dict[str, list[str]] = field(default_factory=dict)
-    # With single sign-on: the provider's endpoints and the client secret.
-    provider: Discovery | None = None
-    client_secret: str = ""
-
-
 def config_d(site_path: str | Path) -> Path:
     """The site's own Python config: the folder ``jupyterhub_config.d`` beside its site file."""
     return Path(site_path).resolve().parent / "jupyterhub_config.d"
-
-
-def gather(site: Site, apps_path: str | Path | None = None) -> HubFacts:
-    """The facts :func:`apply_site` needs; exits with a message naming what is wrong."""
-    try:
-        catalogue = load_catalogue(
-            apps_path or os.environ.get("COREHOUR_APPS", DEFAULT_CATALOGUE), site
-        )
-        provider, secret = None, ""
-        if site.auth.kind == "oidc":
-            provider = fetch_discovery(site.auth.issuer)
-            secret = read_secret_file(site.auth.client_secret_file)
-    except CatalogueError as e:
-        _exit(str(e))
-    except (DiscoveryError, SecretFileError) as e:
-        _exit(f"auth: {e}")
-    for name, cluster in site.clusters.items():
-        problem = cluster.ssh and control_dir_problem(name, cluster.ssh)
-        if problem:
-            _exit(problem)
-    students = {}
-    if site.billing is not None:
-        url = database_url(site.billing.database_url)
-        try:
-            # Migrating is a deploy step, never a side effect of a start: see roots/ops.py.
-            require_head(url)
-            students = course_students(url)
-        except LedgerNotMigrated as e:
-            _exit(str(e))
-        except OperationalError as e:
-            _exit(f"cannot read the ledger at {display_url(url)}: {e.orig}")
-    return HubFacts(
-        apps={a.slug: a.model_dump(mode="json", exclude_none=True) for a in catalogue.apps},
-        course_students=students,
-        provider=provider,
-        client_secret=secret,
-    )
-
-
-def _exit(message: str):
-    print(f"corehour: {message}", file=sys.stderr)
-    raise SystemExit(2) from None
 
 
 def apply_site(
@@ -174,13 +108,13 @@ def history_secret(path: Path) -> bytes:
     except FileNotFoundError:
         return _new_history_secret(path)
     if path.stat().st_mode & 0o077:
-        _exit(f"{path} is readable by others than the hub's user: chmod 600 {path}")
+        exit_with(f"{path} is readable by others than the hub's user: chmod 600 {path}")
     try:
         secret = bytes.fromhex(text)
     except ValueError:
         secret = b""
     if len(secret) < HISTORY_SECRET_BYTES:
-        _exit(
+        exit_with(
             f"{path} holds no usable secret ({HISTORY_SECRET_BYTES} random bytes as hex); "
             "delete it and start the hub again to make a new one (running jobs' reports stop)"
         )
@@ -251,7 +185,7 @@ def update_metrics(c, token: str) -> None:
     if not token:
         return
     if len(token) < METRICS_TOKEN_MIN_LENGTH:
-        _exit(
+        exit_with(
             f"{METRICS_TOKEN_VARIABLE} is {len(token)} characters long; use at least "
             f"{METRICS_TOKEN_MIN_LENGTH} random ones (openssl rand -hex 32)"
         )

@@ -9,7 +9,8 @@ import os
 from pathlib import Path
 
 from centre.site import DEFAULT_SITE, load_site_or_exit
-from roots.hub import DEFAULT_STATE_DIR, apply_site, config_d, gather
+from roots.hub import DEFAULT_STATE_DIR, apply_site, config_d
+from roots.hub_facts import gather_apart
 from roots.malloc import limit_malloc_arenas
 from spawners import board_metrics
 from spawners.spawner import status_boards
@@ -22,7 +23,7 @@ board_metrics.register(status_boards)
 c = get_config()  # noqa: F821 (provided by JupyterHub)
 site_path = os.environ.get("COREHOUR_SITE", DEFAULT_SITE)
 site = load_site_or_exit(site_path)
-facts = gather(site)
+facts = gather_apart(site_path)
 apply_site(c, site, facts, os.environ.get("COREHOUR_STATE_DIR", DEFAULT_STATE_DIR), site_path)
 
 # Site-specific Python that the YAML cannot say, loaded in name order with the same `c`.

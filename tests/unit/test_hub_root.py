@@ -12,7 +12,8 @@ from billing_hooks.admission import BillingAdmission
 from centre.site import parse_site
 from extensions.courses.spawn_rules import CourseAdmission
 from extensions.sso.discovery import Discovery
-from roots.hub import HubFacts, apply_site, gather
+from roots.hub import apply_site
+from roots.hub_facts import HubFacts, gather
 
 from .conftest import REPO
 
