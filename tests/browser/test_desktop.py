@@ -1,5 +1,7 @@
 """The web desktop in a real browser: its tile starts a Slurm job, XFCE shows in the page, its
-terminal has the person's Slurm, the clipboard crosses both ways, and it resizes to the tab.
+terminal has the person's Slurm, the clipboard crosses both ways (the page's box and the
+browser's own clipboard), it resizes to the tab, and its quality and compression settings
+change what the VNC server sends.
 
 The test reads the desktop's X server as its owner (the cookie in their home), the way a
 program in the desktop would: the panel's window, the clipboard, the screen size.
@@ -7,15 +9,20 @@ program in the desktop would: the panel's window, the clipboard, the screen size
 
 from __future__ import annotations
 
+import os
 import pwd
 import re
 import subprocess
+import time
+from contextlib import contextmanager
 from pathlib import Path
 
+import numpy
 import pytest
+from PIL import Image
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support.ui import WebDriverWait
+from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from tests.billing_checks import wait_until
 from tests.browser.helpers import log_in, shot
@@ -64,11 +71,78 @@ def click_at(browser, canvas, x: int, y: int) -> None:
     ActionChains(browser).move_to_element_with_offset(canvas, *offset).click().perform()
 
 
+def wait_for_desktop_clipboard(display: str, text: str, failure: str) -> None:
+    wait_until(
+        lambda: as_owner(USER, display, "xclip", "-o", "-selection", "clipboard") == text,
+        30,
+        failure,
+    )
+
+
+@contextmanager
+def copied_in_the_desktop(display: str, text: str):
+    """xclip keeps serving what it copied, as a program in the desktop would, until it is
+    replaced (or the block ends)."""
+    copier = subprocess.Popen(
+        owner_argv(USER, display, "xclip", "-i", "-selection", "clipboard"),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        copier.communicate(text.encode(), timeout=30)
+        yield
+    finally:
+        copier.kill()
+
+
+def browser_clipboard(browser) -> str:
+    return browser.execute_async_script(
+        "navigator.clipboard.readText().then(arguments[0], e => arguments[0]('refused: ' + e))"
+    )
+
+
+def received_bytes(browser) -> int:
+    return int(browser.find_element(By.ID, "screen").get_attribute("data-received-bytes") or 0)
+
+
+def settled_bytes(browser) -> int:
+    """What the tab has received once nothing more arrives for three seconds."""
+    last, quiet_since = received_bytes(browser), time.monotonic()
+    deadline = time.monotonic() + 60
+    while time.monotonic() - quiet_since < 3:
+        assert time.monotonic() < deadline, "the desktop kept sending for a minute"
+        time.sleep(0.5)
+        now = received_bytes(browser)
+        if now != last:
+            last, quiet_since = now, time.monotonic()
+    return last
+
+
+def redraw_bytes(browser, canvas, matches_the_page, quality: int, compression: int) -> int:
+    """The bytes of one whole screen, drawn at these settings: choose them in the page, then
+    make the session a size smaller and back, which has TigerVNC send the whole screen."""
+    Select(browser.find_element(By.ID, "quality")).select_by_value(str(quality))
+    Select(browser.find_element(By.ID, "compression")).select_by_value(str(compression))
+    wait = WebDriverWait(browser, 60)
+    browser.set_window_size(900, 700)
+    wait.until(lambda b: canvas.size["width"] <= 900 and matches_the_page(b))
+    before = settled_bytes(browser)
+    browser.set_window_size(1000, 700)
+    wait.until(lambda b: canvas.size["width"] > 900 and matches_the_page(b))
+    return settled_bytes(browser) - before
+
+
 def test_the_desktop_shows_xfce_with_the_persons_slurm_and_shares_the_clipboard(portal, browser):
     home = Path(pwd.getpwnam(USER).pw_dir)
     (home / "desktop-squeue.txt").unlink(missing_ok=True)
     before = processes_of(USER)
     wait = WebDriverWait(browser, 180)
+    # The person lets the portal's pages use the clipboard (Chromium asks them once).
+    browser.execute_cdp_cmd(
+        "Browser.grantPermissions",
+        {"origin": portal.url, "permissions": ["clipboardReadWrite", "clipboardSanitizedWrite"]},
+    )
     log_in(browser, portal, USER)
     browser.set_window_size(1280, 800)
     browser.get(f"{portal.url}/hub/home")
@@ -84,6 +158,9 @@ def test_the_desktop_shows_xfce_with_the_persons_slurm_and_shares_the_clipboard(
     # The tile starts a Slurm job on the person's behalf and opens the desktop in it.
     wait.until(lambda b: b.current_url.endswith(f"/user/{USER}/app-desktop/desktop/"))
     wait.until(lambda b: b.find_element(By.ID, "status").text == "Connected")
+    # corehour's page: noVNC's defaults until the person chooses (quality 6, compression 2).
+    assert Select(browser.find_element(By.ID, "quality")).first_selected_option.text == "6"
+    assert Select(browser.find_element(By.ID, "compression")).first_selected_option.text == "2"
     (job,) = alive_jobs("alpha", USER) + alive_jobs("beta", USER)
     display = wait_until(lambda: x_display(USER), 30, "no X server of the person")
     panel = wait_until(
@@ -138,34 +215,84 @@ def test_the_desktop_shows_xfce_with_the_persons_slurm_and_shares_the_clipboard(
     box.send_keys("from the page to the desktop")
     assert box.is_displayed()
     canvas.click()  # leaving the box hands its text to the desktop
-    wait_until(
-        lambda: (
-            as_owner(USER, display, "xclip", "-o", "-selection", "clipboard")
-            == "from the page to the desktop"
-        ),
-        30,
+    wait_for_desktop_clipboard(
+        display,
+        "from the page to the desktop",
         "text from the page did not reach the desktop's clipboard",
     )
-    # xclip keeps serving what it copied, as a program in the desktop would, until it is
-    # replaced; the page's box then shows it.
-    copier = subprocess.Popen(
-        owner_argv(USER, display, "xclip", "-i", "-selection", "clipboard"),
-        stdin=subprocess.PIPE,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        copier.communicate(b"from the desktop", timeout=30)
+    # Copied in the desktop, the page's box shows it.
+    with copied_in_the_desktop(display, "from the desktop"):
         wait.until(
             lambda b: (
                 b.find_element(By.ID, "clipboard-text").get_attribute("value") == "from the desktop"
             )
         )
-    finally:
-        copier.kill()
     if not box.is_displayed():
         browser.find_element(By.ID, "clipboard-button").click()
     shot(browser, "desktop-clipboard")
+    browser.find_element(By.ID, "clipboard-button").click()
+
+    # The browser's own clipboard: copied in another tab, it reaches the desktop when the
+    # person comes back to it; copied in the desktop, it can be pasted in the browser.
+    written = browser.execute_async_script(
+        "navigator.clipboard.writeText(arguments[0]).then(() => arguments[1]('ok'),"
+        " e => arguments[1](String(e)))",
+        "copied in another tab",
+    )
+    assert written == "ok", written
+    canvas.click()
+    wait_for_desktop_clipboard(
+        display, "copied in another tab", "the browser's clipboard did not reach the desktop"
+    )
+    with copied_in_the_desktop(display, "copied in the desktop"):
+        wait.until(lambda b: browser_clipboard(b) == "copied in the desktop")
+
+    # Quality and compression reach the VNC server: the same screen, drawn again, costs the
+    # tab far fewer bytes at the low settings. A photo-like picture (smooth, in thousands of
+    # colours) is what JPEG quality acts on; text and flat colours are what compression acts on.
+    picture = home / "desktop-photo.png"
+    coarse_noise = numpy.random.default_rng(7).integers(0, 256, (21, 32, 3), "uint8")
+    Image.fromarray(coarse_noise).resize((640, 420), Image.Resampling.BICUBIC).save(picture)
+    os.chown(picture, pwd.getpwnam(USER).pw_uid, pwd.getpwnam(USER).pw_gid)
+    viewer = subprocess.Popen(
+        owner_argv(USER, display, "ristretto", str(picture)),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_until(
+            lambda: as_owner(
+                USER, display, "xdotool", "search", "--onlyvisible", "--class", "ristretto"
+            ),
+            60,
+            "the image viewer did not open the picture",
+        )
+        shot(browser, "desktop-quality-picture")
+        fine = redraw_bytes(browser, canvas, matches_the_page, quality=9, compression=2)
+        coarse = redraw_bytes(browser, canvas, matches_the_page, quality=0, compression=2)
+        assert coarse * 2 < fine, (coarse, fine)
+    finally:
+        # runuser waits on its child: the viewer itself is the person's process to end.
+        subprocess.run(["pkill", "-u", USER, "-x", "ristretto"], check=False)
+        viewer.wait(timeout=30)
+    wait_until(
+        lambda: (
+            not as_owner(
+                USER, display, "xdotool", "search", "--onlyvisible", "--class", "ristretto"
+            )
+        ),
+        30,
+        "the image viewer did not close",
+    )
+    loose = redraw_bytes(browser, canvas, matches_the_page, quality=6, compression=0)
+    tight = redraw_bytes(browser, canvas, matches_the_page, quality=6, compression=9)
+    # Less than quality's share: noVNC always asks for JPEG, so the backdrop's gradient is
+    # JPEG at any compression (1.4 times as many bytes at 0 as at 9 here).
+    assert tight * 1.2 < loose, (tight, loose)
+    # The choice is the person's: the next visit starts with it.
+    browser.refresh()
+    wait.until(lambda b: b.find_element(By.ID, "status").text == "Connected")
+    assert Select(browser.find_element(By.ID, "compression")).first_selected_option.text == "9"
 
     # Stopped, the desktop leaves nothing of the person running on the node: the session's
     # daemons would otherwise outlive the job where Slurm tracks jobs by process tree.

@@ -18,7 +18,7 @@ try:
 
     desktop = setup_websockify()
 except (ImportError, RuntimeError):
-    desktop = None  # no vncserver on this node: /desktop/ then says so itself
+    desktop = None  # no vncserver on this node: desktop/ then says it cannot connect
 if desktop is not None:
     desktop.update(update_last_activity=False, launcher_entry={"enabled": False})
     c.ServerProxy.servers = {"desktop-websockify": desktop}  # noqa: F821 (Jupyter's config object)
