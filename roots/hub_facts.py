@@ -108,8 +108,9 @@ def gather_apart(site_path: str | Path) -> HubFacts:
         capture_output=True,
         text=True,
     )
+    # Its warnings belong in the hub's log as much as its refusal does.
+    sys.stderr.write(done.stderr)
     if done.returncode != 0:
-        sys.stderr.write(done.stderr)
         raise SystemExit(done.returncode or 2)
     return HubFacts.from_json(done.stdout)
 
