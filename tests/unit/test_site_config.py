@@ -176,3 +176,35 @@ def test_bad_auth_names_the_key(raw, auth, named):
     with pytest.raises(SiteConfigError) as bad:
         parse_site({**raw, "auth": auth}, "site.yaml")
     assert named in str(bad.value)
+
+
+# A name that ends in a newline would reach a Slurm argument, an ssh command or a file path
+# as two lines.  The patterns are checked with Python's re, whose $ also matches before a
+# final newline; each must still refuse one.
+@pytest.mark.parametrize(
+    ("path", "value", "named"),
+    [
+        (["clusters", "alpha\n"], {"partitions": {"cpu": {}}}, "clusters.'alpha\\n'.[key]"),
+        (["images", "base", "prefix"], "/opt/envs/base\n", "images.base.prefix"),
+        (["profiles", "cpu", "partition"], "cpu\n", "profiles.cpu.partition"),
+        (["default_profile"], "cpu\n", "default_profile"),
+        (
+            ["clusters", "beta", "ssh"],
+            {"host": "login.beta\n", "user": "corehour"},
+            "clusters.beta.ssh.host",
+        ),
+        (
+            ["clusters", "beta", "ssh"],
+            {"host": "login.beta", "user": "corehour\n"},
+            "clusters.beta.ssh.user",
+        ),
+        (["auth"], {**OIDC, "client_id": "corehour\n"}, "auth.client_id"),
+        (["auth"], {**OIDC, "username_claim": "email\n"}, "auth.username_claim"),
+        (["auth"], {**OIDC, "scopes": ["openid\n"]}, "auth.scopes.0"),
+        (["auth"], {**OIDC, "course_groups_prefix": "corehour:\n"}, "auth.course_groups_prefix"),
+    ],
+)
+def test_a_name_with_a_trailing_newline_is_refused(raw, path, value, named):
+    with pytest.raises(SiteConfigError) as bad:
+        parse_site(_mutate(raw, path, value), "site.yaml")
+    assert f"{named}: String should match pattern" in str(bad.value)
