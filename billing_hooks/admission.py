@@ -3,17 +3,18 @@
 The hub's composition root puts :meth:`BillingAdmission.choose_account` first and
 :meth:`BillingAdmission.check_money` last in the spawner's admission steps
 (centre/admission.py); other steps (a course's rules) run between them.  One
-:class:`BillingAdmission` (one pair of database engines) serves every spawner of the hub.
-Every ledger call runs on a ledger thread with a deadline (ledger_calls.py): when the
-ledger does not answer, a spawn is refused with 503 before anything reaches Slurm, and the
-form is shown without prices, while the hub's other pages go on.
+:class:`BillingAdmission` serves every spawner of the hub.
+The accounts come from the billing service (``accounts``: LedgerClient.accounts_for), on a
+ledger thread with a deadline (ledger_calls.py): when the ledger does not answer, a spawn is
+refused with 503 before anything reaches Slurm, and the form is shown without prices, while
+the hub's other pages go on.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
-import threading
+from collections.abc import Callable
 
 from billing_hooks import ledger_calls
 from billing_hooks.gate import AccountChoice, SpendingGate, SpendRefused, request_tres
@@ -32,22 +33,14 @@ FORM_NOTICE = (
 
 
 class BillingAdmission(SharedStep):
-    def __init__(self, site: Site, database_url: str):
+    def __init__(self, site: Site, accounts: Callable[[str], list[AccountChoice]]):
         self.site = site
-        self.database_url = database_url
-        self._gate: SpendingGate | None = None
-        self._gate_lock = threading.Lock()
+        self._gate = SpendingGate(site, accounts)
         # It remembers the associations it has seen: a known person costs no sacctmgr call.
         self._slurm = SlurmAccounts(site, remember=True)
 
     def gate(self) -> SpendingGate:
-        """The site's gate; made on a ledger thread, as its first use reaches the database."""
-        with self._gate_lock:
-            if self._gate is None:
-                self._gate = SpendingGate(
-                    self.site, self.database_url, timeout_s=ledger_calls.TIMEOUT_S
-                )
-            return self._gate
+        return self._gate
 
     async def choose_account(self, admission: Admission) -> Admission:
         """The account to charge: the one the person chose, if they may charge it, else

@@ -1,22 +1,31 @@
 """Before a spawn: which accounts a person may charge, the price, and whether it is covered.
 
-Used in the hub process by the spawner, always on a ledger thread (ledger_calls.py), whose
-engines time out (``timeout_s``).  The price of a request is the price of its
-TRES at the partition's current rate, times the account's tier multiplier; with "auto"
-the dearest candidate cluster is quoted, so a quote is never too low.
+Used in the hub process by the spawner, always on a ledger thread (ledger_calls.py).  The
+accounts come from the billing service (``accounts`` is ledger_client.LedgerClient's
+``accounts_for``), which reads the ledger; everything else here is arithmetic on the site's
+rates.  The price of a request is the price of its TRES at the partition's current rate,
+times the account's tier multiplier; with "auto" the dearest candidate cluster is quoted, so
+a quote is never too low.
 """
 
 from __future__ import annotations
 
 import math
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 
-from billing_hooks.db import make_engine, session_factory
-from billing_hooks.ledger import accounts_of, personal_account_name, site_personal_account
-from billing_hooks.models import Account, now
 from centre.pricing import RateBook, Tres, format_credits, hourly_price_mc
 from centre.site import Billing, Site
+
+
+def now() -> int:
+    return int(time.time())
+
+
+def personal_account_name(username: str) -> str:
+    return f"u-{username}"
 
 
 class SpendRefused(Exception):
@@ -33,6 +42,13 @@ class AccountChoice:
     credit_limit_mc: int
     multiplier: Decimal
     status: str
+
+    def to_json(self) -> dict:
+        return {**self.__dict__, "multiplier": str(self.multiplier)}
+
+    @classmethod
+    def from_json(cls, data: dict) -> AccountChoice:
+        return cls(**{**data, "multiplier": Decimal(data["multiplier"])})
 
 
 def request_tres(cores: int, gpus: int, memory_gb: int) -> Tres:
@@ -80,17 +96,14 @@ class SpendingGate:
     def __init__(
         self,
         site: Site,
-        database_url: str,
+        accounts: Callable[[str], list[AccountChoice]],
         usage_url: str = "/services/billing/usage",
-        timeout_s: float | None = None,
     ):
         assert site.billing is not None
         self.site = site
         self.billing: Billing = site.billing
         self.rates = RateBook.from_site(site.billing)
-        self.sessions = session_factory(make_engine(database_url, timeout_s=timeout_s))
-        # Most spawns only read: they never wait for SQLite's write lock.
-        self.reads = session_factory(make_engine(database_url, read_only=True, timeout_s=timeout_s))
+        self.accounts_for = accounts
         self.usage_url = usage_url
 
     def top_up_hint(self) -> str:
@@ -98,16 +111,6 @@ class SpendingGate:
             "Ask your account manager or the centre's support to top it up; "
             f"your balance and usage are at {self.usage_url}."
         )
-
-    def accounts_for(self, username: str) -> list[AccountChoice]:
-        """The accounts ``username`` may charge, personal first; creates the personal one."""
-        with self.reads() as session:
-            accounts = accounts_of(session, username)
-            if any(a.name == personal_account_name(username) for a, _role in accounts):
-                return [_choice(account) for account, _role in accounts]
-        with self.sessions.begin() as session:
-            site_personal_account(session, username, self.billing)
-            return [_choice(account) for account, _role in accounts_of(session, username)]
 
     def choose(self, username: str, requested: str | None) -> AccountChoice:
         accounts = self.accounts_for(username)
@@ -150,16 +153,3 @@ class SpendingGate:
                 "gb_mem_hour": str(price.gb_mem_hour),
             }
         return table
-
-
-def _choice(account: Account) -> AccountChoice:
-    return AccountChoice(
-        name=account.name,
-        display_name=account.display_name or account.name,
-        kind=account.kind,
-        available_mc=account.available_mc,
-        balance_mc=account.balance_mc,
-        credit_limit_mc=account.credit_limit_mc,
-        multiplier=Decimal(account.price_multiplier),
-        status=account.status,
-    )

@@ -15,6 +15,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from billing_hooks.gate import personal_account_name
 from billing_hooks.models import (
     ACCOUNT_KINDS,
     ROLES,
@@ -39,10 +40,6 @@ class LedgerError(ValueError):
         super().__init__(f"{field}: {message}")
         self.field = field
         self.message = message
-
-
-def personal_account_name(username: str) -> str:
-    return f"u-{username}"
 
 
 def insert_for(session: Session):

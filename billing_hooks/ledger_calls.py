@@ -77,7 +77,7 @@ class Health:
     def _outcome(self, future: Future) -> None:
         if future.cancelled():
             return
-        if isinstance(future.exception(), SQLAlchemyError):
+        if isinstance(future.exception(), SQLAlchemyError | LedgerUnavailable):
             self.failed()
         else:
             self.answered()

@@ -34,7 +34,6 @@ ACCOUNT_STATUSES = ("active", "suspended", "closed")
 ROLES = ("member", "manager")
 RESOURCES = ("core_hour", "gpu_hour", "gb_mem_hour")
 TRANSACTION_KINDS = ("topup", "adjustment", "refund")
-COURSE_ROLES = ("student", "ta", "instructor")
 
 
 def now() -> int:

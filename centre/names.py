@@ -11,3 +11,7 @@ ACCOUNT_NAME = re.compile(r"[a-z][a-z0-9_-]{0,62}")
 # A POSIX-portable login name, as useradd accepts it by default and Slurm shows it
 # (deploy/users.sh checks the same).
 UNIX_NAME = re.compile(r"[a-z_][a-z0-9_-]{0,31}")
+
+# A person's role in a course, least to most: the ledger's enrolments and the hub's course
+# roles both hold one of these.
+COURSE_ROLES = ("student", "ta", "instructor")

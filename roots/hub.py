@@ -28,6 +28,7 @@ from billing_hooks.admission import BillingAdmission
 from billing_hooks.db import database_url, make_engine, session_factory
 from billing_hooks.hub_pages import app_prices, template_values
 from billing_hooks.ledger_calls import TIMEOUT_S
+from billing_hooks.ledger_client import HUB_READS_TOKEN_ENV, LedgerClient
 from billing_hooks.slurm_accounts import SlurmAccounts
 from centre.job_samples import report_key
 from centre.logs import hub_logging_config
@@ -38,7 +39,6 @@ from extensions.courses.hub_api import CUSTOM_SCOPES, extra_handlers
 from extensions.courses.hub_api import SYNC_SCOPE as COURSE_SYNC_SCOPE
 from extensions.courses.roles import hub_roles
 from extensions.courses.spawn_rules import CourseAdmission
-from extensions.courses.sso_sync import make_post_auth_hook
 from extensions.monitoring.history import history_handlers
 from extensions.monitoring.history_store import HistoryStore
 from extensions.monitoring.jobs_page import JOBS_API_PATH, jobs_handlers
@@ -73,7 +73,7 @@ def apply_site(
     update_auth(c, site, facts, state_dir)
     update_spawner(c, site)
     update_apps(c, site, facts)
-    update_billing(c, site, facts, site_path)
+    update_billing(c, site, facts, site_path, state_dir)
     update_handlers(c, site, history(state_dir))
     update_metrics(c, os.environ.get(METRICS_TOKEN_VARIABLE, ""))
 
@@ -326,7 +326,15 @@ def update_apps(c, site: Site, facts: HubFacts) -> None:
     )
 
 
-def update_billing(c, site: Site, facts: HubFacts, site_path: str | Path) -> None:
+def hub_reads_token(state_dir: str | Path) -> str:
+    """What the hub sends with its reads of the ledger to the billing service (ledger_client.py):
+    a file in the state dir like the history's secret, so a restarted hub and its service agree."""
+    return history_secret(Path(state_dir) / "hub-reads.key").hex()
+
+
+def update_billing(
+    c, site: Site, facts: HubFacts, site_path: str | Path, state_dir: str | Path
+) -> None:
     """The billing service, the idle culler, their roles, billing in every spawn and on the
     hub's pages."""
     if site.billing is None:
@@ -339,11 +347,15 @@ def update_billing(c, site: Site, facts: HubFacts, site_path: str | Path) -> Non
         # checkout the environment's editable install points at, not this one.
         "PYTHONPATH": str(REPO),
     }
-    billing = BillingAdmission(site, url)
+    # The hub reads the ledger only through the billing service, which owns it: the hub
+    # process keeps no ledger models, engines or caches (docs/benchmarks.md, hub_footprint).
+    token = hub_reads_token(state_dir)
+    ledger = LedgerClient(site.billing.service_url, BILLING_PREFIX, token)
+    billing = BillingAdmission(site, ledger.accounts_for)
     # Billing chooses the account, a course applies its rules, billing checks the money.
     c.CorehourSpawner.admission = [
         billing.choose_account,
-        CourseAdmission(url),
+        CourseAdmission(ledger.read),
         billing.check_money,
     ]
     c.CorehourSpawner.form_billing = billing.form
@@ -353,7 +365,7 @@ def update_billing(c, site: Site, facts: HubFacts, site_path: str | Path) -> Non
             "display": True,
             "url": site.billing.service_url,
             "command": [sys.executable, "-m", "roots.billing", "--site", str(site_path)],
-            "environment": environment,
+            "environment": {**environment, HUB_READS_TOKEN_ENV: token},
             "oauth_no_confirm": True,
         },
         {
@@ -395,7 +407,11 @@ def update_billing(c, site: Site, facts: HubFacts, site_path: str | Path) -> Non
         },
     ]
     c.JupyterHub.template_vars.update(
-        {"corehour_billing": template_values(url, BILLING_PREFIX, site.billing.currency)}
+        {
+            "corehour_billing": template_values(
+                ledger.page_values, BILLING_PREFIX, site.billing.currency
+            )
+        }
     )
     update_courses(c, site, facts, url)
 
@@ -410,6 +426,10 @@ def update_courses(c, site: Site, facts: HubFacts, database_url: str) -> None:
         # A sign-in waits for the ledger at most this long; a dead ledger fails it with a
         # message instead of holding the person at the login page.  The engine connects on
         # first use, at a sign-in, not here.
+        # Only a hub that signs people in through a provider loads the ledger's models: the
+        # sign-in writes their course enrolments.
+        from extensions.courses.sso_sync import make_post_auth_hook
+
         sessions = session_factory(make_engine(database_url, timeout_s=TIMEOUT_S))
         c.CorehourOIDCAuthenticator.post_auth_hook = make_post_auth_hook(
             sessions, site.courses.create_unix_accounts, SlurmAccounts(site).remove_members

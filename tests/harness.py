@@ -13,6 +13,7 @@ import re
 import secrets
 import shutil
 import signal
+import socket
 import subprocess
 import time
 import warnings
@@ -531,3 +532,10 @@ class Portal:
             for line in response.iter_lines(decode_unicode=True):
                 if line and line.startswith("data:"):
                     yield json.loads(line[len("data:") :])
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]

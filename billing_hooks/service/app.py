@@ -35,11 +35,14 @@ from billing_hooks.db import (
 )
 from billing_hooks.enforce import Enforcer
 from billing_hooks.hub_client import HubClient
+from billing_hooks.ledger_calls import TIMEOUT_S
+from billing_hooks.ledger_client import HUB_READS_TOKEN_ENV
 from billing_hooks.meter import Meter
 from billing_hooks.metrics import BillingMetrics
 from billing_hooks.rates_sync import store_rates
 from billing_hooks.service import api, pages
 from billing_hooks.service.context import Context
+from billing_hooks.service.hub_reads import LedgerReads
 from billing_hooks.service.metrics_page import MetricsHandler
 from billing_hooks.service.plugin import ServicePlugin
 from billing_hooks.slurm_accounts import SlurmAccounts
@@ -100,6 +103,8 @@ def make_app(
         *((f"{p}api/{_pattern(path)}", handler, mine) for path, handler in API_ROUTES.items()),
         (rf"{p}static/plotly/(plotly\.min\.js)", web.StaticFileHandler, {"path": str(PLOTLY_JS)}),
     ]
+    reads = LedgerReads(ctx.billing, ctx.write_sessions, ctx.read_sessions)
+    handlers.extend((f"{p}{path}", h, a) for path, h, a in reads.routes(ctx.hub_reads_token))
     cycle = []
     for plugin in plugins:
         parts = plugin.setup(ctx)
@@ -206,7 +211,18 @@ async def serve(site: Site, cookie_secret_file: Path, plugins: list[ServicePlugi
     hub_base = os.environ.get("JUPYTERHUB_BASE_URL", "/")
     hub = HubClient(os.environ["JUPYTERHUB_API_URL"], os.environ["JUPYTERHUB_API_TOKEN"])
     slurm = SlurmAccounts(site)
-    ctx = Context(site, sessions, rates, hub, slurm, prefix, url_path_join(hub_base, "hub/"))
+    ctx = Context(
+        site,
+        sessions,
+        rates,
+        hub,
+        slurm,
+        prefix,
+        url_path_join(hub_base, "hub/"),
+        reads=session_factory(make_engine(url, read_only=True, timeout_s=TIMEOUT_S)),
+        quick_writes=session_factory(make_engine(url, timeout_s=TIMEOUT_S)),
+        hub_reads_token=os.environ.get(HUB_READS_TOKEN_ENV, ""),
+    )
     metrics = BillingMetrics()
     app, plugin_steps = make_app(ctx, load_cookie_secret(cookie_secret_file), plugins, metrics)
     bind = urlparse(os.environ.get("JUPYTERHUB_SERVICE_URL", "http://127.0.0.1:10101"))

@@ -21,6 +21,21 @@ class Context:
     slurm: SlurmAccounts
     prefix: str  # e.g. /services/billing/
     hub_prefix: str  # e.g. /hub/
+    # Sessions whose connections and statements time out (ledger_calls.TIMEOUT_S), for the
+    # hub's reads (hub_reads.py): read-only ones, which never wait for SQLite's write lock,
+    # and ones that may write; None: sessions.
+    reads: sessionmaker[Session] | None = None
+    quick_writes: sessionmaker[Session] | None = None
+    # What the hub sends with its reads of the ledger (hub_reads.py); empty refuses them all.
+    hub_reads_token: str = ""
+
+    @property
+    def read_sessions(self) -> sessionmaker[Session]:
+        return self.reads or self.sessions
+
+    @property
+    def write_sessions(self) -> sessionmaker[Session]:
+        return self.quick_writes or self.sessions
 
     @property
     def billing(self) -> Billing:

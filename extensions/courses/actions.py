@@ -28,7 +28,7 @@ from extensions.courses.access import (
     standing,
 )
 from extensions.courses.hub import CourseHub, Outcome
-from extensions.courses.settings import term_state
+from extensions.courses.terms import term_state
 from extensions.courses.unix_accounts import ensure_accounts
 from extensions.courses.views import RosterRow, burn_down, roster_rows
 

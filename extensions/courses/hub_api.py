@@ -22,7 +22,7 @@ from jupyterhub.apihandlers.base import APIHandler
 from jupyterhub.utils import isoformat
 from tornado import web
 
-from billing_hooks.models import COURSE_ROLES
+from centre.names import COURSE_ROLES
 from extensions.courses.roles import (
     course_server,
     groups_by_role,

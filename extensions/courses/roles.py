@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from billing_hooks.models import COURSE_ROLES
+from centre.names import COURSE_ROLES
 
 
 def student_group(slug: str) -> str:

@@ -10,11 +10,13 @@ from __future__ import annotations
 from typing import ClassVar
 
 from billing_hooks.service.context import Context
+from billing_hooks.service.hub_reads import read_route
 from billing_hooks.service.plugin import PluginParts
 from extensions.courses import api, pages
 from extensions.courses.actions import Courses
 from extensions.courses.caps import CapEnforcer
 from extensions.courses.hub import CourseHub
+from extensions.courses.spawn_reads import course_read
 
 SLUG = r"([a-z][a-z0-9-]{1,30})"
 
@@ -42,6 +44,8 @@ class CoursesPlugin:
                 (f"courses/{SLUG}", pages.CoursePage, arguments),
                 (f"courses/{SLUG}/dashboard", pages.DashboardPage, arguments),
                 (f"courses/{SLUG}/({'|'.join(pages.ACTIONS)})", pages.CourseAction, arguments),
+                # The hub's course step asks here (spawn_rules.py).
+                read_route("course", ctx.hub_reads_token, course_read(ctx.read_sessions)),
             ],
             api_arguments=arguments,
             cycle=[caps.run],

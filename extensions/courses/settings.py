@@ -23,6 +23,7 @@ from pydantic import (
 )
 
 from centre.site import Site
+from extensions.courses.terms import Term, term_state
 
 CourseSlug = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]{1,30}$")]
 _GIT_URL = re.compile(r"https://[A-Za-z0-9.-]+(:\d{1,5})?/[A-Za-z0-9._~/-]+(\.git)?")
@@ -81,16 +82,6 @@ class Course(BaseModel):
 
     def term(self, today: dt.date) -> Term:
         return term_state(self.term_start, self.term_end, today)
-
-
-Term = Literal["before", "open", "ended"]
-
-
-def term_state(start: dt.date, end: dt.date, today: dt.date) -> Term:
-    """Whether a term from ``start`` to ``end`` (both whole days) is open on ``today``."""
-    if today < start:
-        return "before"
-    return "open" if today <= end else "ended"
 
 
 def parse_course(data: object, site: Site) -> Course:

@@ -2,29 +2,24 @@
 images, and what the student has spent against their cap.
 
 One of the spawner's admission steps (centre/admission.py), between billing's choice of
-account and its money check, so a refused course spawn never reaches Slurm.  Pure, with a
-small reader for the ledger and the step that runs them on a ledger thread.
+account and its money check, so a refused course spawn never reaches Slurm.  Pure: the step
+asks the billing service for the course (``hub-reads/course``, answered by
+spawn_reads.py, the ledger's side) on a ledger thread.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
 from billing_hooks import ledger_calls
-from billing_hooks.db import make_engine, session_factory
 from billing_hooks.ledger_calls import LedgerUnavailable
-from billing_hooks.models import Account, Enrolment
 from centre.admission import Admission, AdmissionRefused, SharedStep
 from centre.materials import Materials
 from centre.pricing import format_credits
-from extensions.courses import store
-from extensions.courses.settings import term_state
+from extensions.courses.terms import term_state
 
 
 @dataclass(frozen=True)
@@ -38,6 +33,27 @@ class CourseSpawn:
     spent_mc: int
     cap_mc: int | None  # None for staff, who have no cap
     materials: dict | None = None
+
+    def to_json(self) -> dict:
+        return {
+            **self.__dict__,
+            "term_start": self.term_start.isoformat(),
+            "term_end": self.term_end.isoformat(),
+            "profiles": list(self.profiles),
+            "images": list(self.images),
+        }
+
+    @classmethod
+    def from_json(cls, data: dict) -> CourseSpawn:
+        return cls(
+            **{
+                **data,
+                "term_start": dt.date.fromisoformat(data["term_start"]),
+                "term_end": dt.date.fromisoformat(data["term_end"]),
+                "profiles": tuple(data["profiles"]),
+                "images": tuple(data["images"]),
+            }
+        )
 
 
 class CourseRefused(Exception):
@@ -77,35 +93,12 @@ def check(course: CourseSpawn, profile: str, image: str, today: dt.date) -> None
         )
 
 
-def course_spawn(session: Session, account_id: int, username: str) -> CourseSpawn | None:
-    """The course paid by ``account_id`` as ``username`` stands in it; None if no course."""
-    course = store.for_account(session, account_id)
-    if course is None:
-        return None
-    enrolment = session.scalar(
-        select(Enrolment).where(Enrolment.course_id == course.id, Enrolment.username == username)
-    )
-    role = enrolment.role if enrolment else None
-    return CourseSpawn(
-        slug=course.slug,
-        term_start=course.term_start,
-        term_end=course.term_end,
-        profiles=tuple(course.profiles),
-        images=tuple(course.images),
-        role=role,
-        spent_mc=store.spent_by(session, course, username),
-        cap_mc=store.cap_of(course, enrolment) if enrolment else None,
-        materials=course.materials,
-    )
-
-
 class CourseAdmission(SharedStep):
     """The admission step for starts charged to a course's account; others pass untouched."""
 
-    def __init__(self, database_url: str):
-        self.database_url = database_url
-        self._reads = None
-        self._lock = threading.Lock()
+    def __init__(self, read: Callable[[str, dict], object]):
+        # read("course", body): the billing service's hub-reads (LedgerClient.read).
+        self.read = read
 
     async def __call__(self, admission: Admission) -> Admission:
         if admission.account_kind != "course":
@@ -126,12 +119,5 @@ class CourseAdmission(SharedStep):
 
     def _course(self, account: str, username: str) -> CourseSpawn | None:
         """On a ledger thread: the course paid from ``account``, as ``username`` stands in it."""
-        with self._lock:
-            if self._reads is None:
-                engine = make_engine(
-                    self.database_url, read_only=True, timeout_s=ledger_calls.TIMEOUT_S
-                )
-                self._reads = session_factory(engine)
-        with self._reads() as session:
-            account_id = session.scalar(select(Account.id).where(Account.name == account))
-            return course_spawn(session, account_id, username)
+        found = self.read("course", {"account": account, "username": username})
+        return CourseSpawn.from_json(found) if found is not None else None

@@ -17,7 +17,6 @@ from sqlalchemy.orm import Session
 
 from billing_hooks.ledger import NewAccount, add_member, create_account, record_transaction
 from billing_hooks.models import (
-    COURSE_ROLES,
     Account,
     Charge,
     Course,
@@ -25,6 +24,7 @@ from billing_hooks.models import (
     Membership,
     Transaction,
 )
+from centre.names import COURSE_ROLES
 from centre.pricing import MC_PER_CREDIT
 from extensions.courses import roster, settings
 

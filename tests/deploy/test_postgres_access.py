@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import stat
 import subprocess
 import tempfile
@@ -25,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.harness import DEPLOY
+from tests.harness import DEPLOY, free_port
 
 pytestmark = pytest.mark.deploy
 
@@ -87,12 +86,6 @@ def assert_refused(result: subprocess.CompletedProcess, attempt: str) -> None:
     # A role that is missing proves nothing: the portal's role must exist and want a password.
     assert "does not exist" not in said, f"{attempt}: {said}"
     assert any(reason in said for reason in REFUSALS), f"{attempt}: {said}"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def newest_postgres() -> str:

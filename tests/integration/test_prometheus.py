@@ -8,7 +8,6 @@ import json
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -18,19 +17,13 @@ import pytest
 import requests
 import yaml
 
-from tests.harness import REPO
+from tests.harness import REPO, free_port
 
 pytestmark = pytest.mark.integration
 
 SCRAPE_CONFIG = REPO / "deploy" / "prometheus" / "corehour.yml"
 DASHBOARD = REPO / "deploy" / "grafana" / "corehour-dashboard.json"
 USER = "chtest2"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def dashboard_queries() -> list[str]:

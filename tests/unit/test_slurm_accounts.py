@@ -215,7 +215,7 @@ class AwayCentre(Sacctmgr):
 def admission_with(sacctmgr: Sacctmgr):
     from billing_hooks.admission import BillingAdmission
 
-    billing = BillingAdmission(load_site(DEPLOY / "site.example.yaml"), "sqlite://")
+    billing = BillingAdmission(load_site(DEPLOY / "site.example.yaml"), lambda _username: [])
     billing._slurm.run = sacctmgr
     return billing
 
