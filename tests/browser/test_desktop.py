@@ -34,6 +34,8 @@ USER = "chtest2"
 # The panel's first launcher (images/desktop/etc/corehour/xdg/.../xfce4-panel.xml): the menu
 # is one 30-pixel square, so the terminal's button is centred on the second square.
 TERMINAL_LAUNCHER = (45, 15)
+# ParaView's entry in the desktop's menu (Debian's paraview package, under Other/Science).
+PARAVIEW_ENTRY = "/usr/share/applications/org.paraview.ParaView.desktop"
 
 
 def x_display(user: str) -> str:
@@ -303,6 +305,22 @@ def test_the_desktop_shows_xfce_with_the_persons_slurm_and_shares_the_clipboard(
     browser.refresh()
     wait.until(lambda b: b.find_element(By.ID, "status").text == "Connected")
     assert Select(browser.find_element(By.ID, "compression")).first_selected_option.text == "9"
+
+    # The menu's ParaView (Debian's), started from its menu entry as the menu starts it, draws
+    # in software OpenGL on a node without a GPU (docs/desktop.md: what VirtualGL would add).
+    subprocess.run(owner_argv(USER, display, "gio", "launch", PARAVIEW_ENTRY), timeout=30)
+    try:
+        wait_until(
+            lambda: as_owner(
+                USER, display, "xdotool", "search", "--onlyvisible", "--name", "^ParaView 5"
+            ),
+            120,
+            "ParaView's menu entry opened no ParaView window",
+        )
+        time.sleep(3)  # its render view and welcome dialog draw after the window maps
+        shot(browser, "desktop-paraview")
+    finally:
+        subprocess.run(["pkill", "-u", USER, "-x", "paraview"], check=False)
 
     # Stopped, the desktop leaves nothing of the person running on the node: the session's
     # daemons would otherwise outlive the job where Slurm tracks jobs by process tree.
