@@ -11,17 +11,12 @@ a quote is never too low.
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 
-from centre.pricing import RateBook, Tres, format_credits, hourly_price_mc
+from centre.pricing import RateBook, Tres, format_credits, hourly_price_mc, now
 from centre.site import Billing, Site
-
-
-def now() -> int:
-    return int(time.time())
 
 
 def personal_account_name(username: str) -> str:

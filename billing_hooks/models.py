@@ -11,7 +11,6 @@ as the row that causes them, so concurrent writers can never lose an update.
 from __future__ import annotations
 
 import datetime as dt
-import time
 from decimal import Decimal
 
 from sqlalchemy import (
@@ -29,15 +28,13 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
 
+from centre.pricing import now
+
 ACCOUNT_KINDS = ("personal", "project", "course")
 ACCOUNT_STATUSES = ("active", "suspended", "closed")
 ROLES = ("member", "manager")
 RESOURCES = ("core_hour", "gpu_hour", "gb_mem_hour")
 TRANSACTION_KINDS = ("topup", "adjustment", "refund")
-
-
-def now() -> int:
-    return int(time.time())
 
 
 class Base(DeclarativeBase):

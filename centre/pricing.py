@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -23,6 +24,11 @@ BUCKET_SECONDS = 3600
 MC_PER_CREDIT = 1000
 # The ledger keeps milli-credits in 64-bit integers: below 9.2 × 10¹⁵ credits.
 MAX_CREDIT_DIGITS = 15
+
+
+def now() -> int:
+    """The current time as rates and the ledger keep it: whole seconds since the epoch."""
+    return int(time.time())
 
 
 @dataclass(frozen=True)

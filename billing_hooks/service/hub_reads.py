@@ -7,7 +7,7 @@ one on a first start), what the hub's home page shows of them, and what a plugin
 (courses: the course a start is charged to).
 
 Only the hub may call them: it gives this service a token in ``COREHOUR_HUB_READS_TOKEN``
-and sends it with every call.  A request without it is refused before its body is read,
+and sends it with every call.  A request without it is refused before its body is parsed,
 whoever sends it, so no person can read another's accounts through here.
 """
 
