@@ -64,6 +64,9 @@ class JobInfo:
     submit_time: int | None
     priority: int
     tres_alloc: str = ""
+    name: str = ""
+    output: str = ""  # Slurm's output pattern, e.g. /home/x/%x-%j.out
+    workdir: str = ""
 
     @property
     def pending(self) -> bool:
@@ -115,6 +118,9 @@ def parse_job(raw: Mapping[str, object]) -> JobInfo:
         submit_time=submit or None,
         priority=slurm_number(raw.get("priority")) or 0,
         tres_alloc=slurm_text(raw.get("tres_alloc_str")),
+        name=slurm_text(raw.get("name")),
+        output=slurm_text(raw.get("standard_output")),
+        workdir=slurm_text(raw.get("current_working_directory")),
     )
 
 
@@ -139,6 +145,9 @@ class _SqueueJob(msgspec.Struct):
     submit_time: Any = None
     priority: Any = None
     tres_alloc_str: Any = None
+    # Where the job writes its output (a pattern such as /home/x/%x-%j.out) and runs.
+    standard_output: Any = None
+    current_working_directory: Any = None
 
 
 class _SacctJob(msgspec.Struct):
@@ -151,12 +160,13 @@ class _SacctJob(msgspec.Struct):
     time: Any = None
     tres: Any = None
     exit_code: Any = None
+    cluster: Any = None
+    working_directory: Any = None
 
 
 class _SacctUsageJob(_SacctJob):
     """A job with what its steps used: the My jobs page reads efficiency from it."""
 
-    cluster: Any = None
     steps: Any = None
 
 

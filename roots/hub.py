@@ -30,19 +30,23 @@ from billing_hooks.hub_pages import app_prices, template_values
 from billing_hooks.ledger_calls import TIMEOUT_S
 from billing_hooks.ledger_client import HUB_READS_TOKEN_ENV, LedgerClient
 from billing_hooks.slurm_accounts import SlurmAccounts
+from centre.admission import AdmissionStep
+from centre.api_scopes import PUBLIC_SCOPES
 from centre.job_samples import report_key
 from centre.logs import hub_logging_config
 from centre.shared_config import shared
 from centre.site import DEFAULT_SITE, Site
 from extensions import launcher
-from extensions.courses.hub_api import CUSTOM_SCOPES, extra_handlers
+from extensions.courses.hub_api import CUSTOM_SCOPES as COURSE_SCOPES
 from extensions.courses.hub_api import SYNC_SCOPE as COURSE_SYNC_SCOPE
+from extensions.courses.hub_api import extra_handlers
 from extensions.courses.roles import hub_roles
 from extensions.courses.spawn_rules import CourseAdmission
 from extensions.monitoring.history import history_handlers
 from extensions.monitoring.history_store import HistoryStore
 from extensions.monitoring.jobs_page import JOBS_API_PATH, jobs_handlers
 from extensions.monitoring.page import overview_handlers
+from extensions.public_api.hub_api import public_api_handlers
 from extensions.transfers.hub_api import transfer_handlers
 from roots.hub_facts import HubFacts, exit_with
 from spawners.estimates import estimate_handlers
@@ -73,8 +77,9 @@ def apply_site(
     update_auth(c, site, facts, state_dir)
     update_spawner(c, site)
     update_apps(c, site, facts)
-    update_billing(c, site, facts, site_path, state_dir)
-    update_handlers(c, site, history(state_dir))
+    admission = update_billing(c, site, facts, site_path, state_dir)
+    update_handlers(c, site, history(state_dir), admission)
+    update_public_api_roles(c, site)
     update_metrics(c, os.environ.get(METRICS_TOKEN_VARIABLE, ""))
 
 
@@ -139,12 +144,15 @@ def _new_history_secret(path: Path) -> bytes:
     return history_secret(path)
 
 
-def update_handlers(c, site: Site, history: History) -> None:
+def update_handlers(c, site: Site, history: History, admission: list[AdmissionStep]) -> None:
     """corehour's hub API: courses' groups (with billing), copies between clusters, the spawn
-    form's start estimates, the overview, My jobs and the job history."""
+    form's start estimates, the overview, My jobs and the job history, and the public API's
+    batch jobs, which a job passes the same admission steps as a server."""
     courses = extra_handlers() if site.billing is not None else []
+    site_config = site.model_dump(mode="json")
     c.JupyterHub.extra_handlers = [
         *courses,
+        *public_api_handlers(site, admission, partial(live_queue, site_config)),
         *transfer_handlers(site),
         *estimate_handlers(),
         *overview_handlers(site),
@@ -162,6 +170,29 @@ def update_handlers(c, site: Site, history: History) -> None:
     c.JupyterHub.template_vars.update({"corehour_copies": len(site.clusters) > 1})
     # The spawn form's word on the person's last servers comes from My jobs.
     c.CorehourSpawner.recent_use_path = JOBS_API_PATH
+
+
+async def live_queue(site_config: dict, cluster: str, max_age: float) -> dict | None:
+    """A cluster's queue by job id from the spawners' shared status board, at most
+    ``max_age`` seconds old; None when Slurm did not answer."""
+    board = shared_board(site_config)
+    return (await board.snapshot(cluster, newer_than=board.clock() - max_age)).jobs
+
+
+def update_public_api_roles(c, site: Site) -> None:
+    """The public API's scopes (centre/api_scopes.py), which every person holds: a token made
+    without naming scopes may do what its owner may, one made with some of them only that."""
+    c.JupyterHub.custom_scopes = {
+        **PUBLIC_SCOPES,
+        **(COURSE_SCOPES if site.billing is not None else {}),
+    }
+    if site.billing is None:
+        c.JupyterHub.load_roles = [{"name": "user", "scopes": ["self", *PUBLIC_SCOPES]}]
+        return
+    # After the service roles update_billing set; people also reach the billing service.
+    c.JupyterHub.load_roles.append(
+        {"name": "user", "scopes": ["self", "access:services!service=billing", *PUBLIC_SCOPES]}
+    )
 
 
 async def started_job_owner(site_config: dict, cluster: str, job_id: int) -> str | None:
@@ -334,11 +365,11 @@ def hub_reads_token(state_dir: str | Path) -> str:
 
 def update_billing(
     c, site: Site, facts: HubFacts, site_path: str | Path, state_dir: str | Path
-) -> None:
+) -> list[AdmissionStep]:
     """The billing service, the idle culler, their roles, billing in every spawn and on the
-    hub's pages."""
+    hub's pages; the admission steps a start passes (none where nothing bills)."""
     if site.billing is None:
-        return
+        return []
     url = database_url(site.billing.database_url)
     environment = {
         "COREHOUR_BILLING_DB": url,
@@ -353,11 +384,8 @@ def update_billing(
     ledger = LedgerClient(site.billing.service_url, BILLING_PREFIX, token)
     billing = BillingAdmission(site, ledger.accounts_for)
     # Billing chooses the account, a course applies its rules, billing checks the money.
-    c.CorehourSpawner.admission = [
-        billing.choose_account,
-        CourseAdmission(ledger.read),
-        billing.check_money,
-    ]
+    admission = [billing.choose_account, CourseAdmission(ledger.read), billing.check_money]
+    c.CorehourSpawner.admission = admission
     c.CorehourSpawner.form_billing = billing.form
     c.JupyterHub.services = [
         {
@@ -381,9 +409,7 @@ def update_billing(
             "environment": environment,
         },
     ]
-    c.JupyterHub.custom_scopes = CUSTOM_SCOPES
     c.JupyterHub.load_roles = [
-        {"name": "user", "scopes": ["self", "access:services!service=billing"]},
         {
             "name": "billing",
             "services": ["billing"],
@@ -414,6 +440,7 @@ def update_billing(
         }
     )
     update_courses(c, site, facts, url)
+    return admission
 
 
 def update_courses(c, site: Site, facts: HubFacts, database_url: str) -> None:

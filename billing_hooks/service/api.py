@@ -12,6 +12,7 @@ from sqlalchemy import select
 from billing_hooks import reports, statements
 from billing_hooks.db import read_only_sessions
 from billing_hooks.enforce import release_if_covered
+from billing_hooks.job_bill import job_bill
 from billing_hooks.ledger import (
     LedgerError,
     NewAccount,
@@ -26,6 +27,7 @@ from billing_hooks.service.base import ApiHandler, Refused, refused_from
 from billing_hooks.service.people import ensure_person
 from billing_hooks.service.query import month_of, usage_query
 from billing_hooks.slurm_accounts import SacctmgrError, Wanted
+from billing_hooks.statements import hours
 from centre.pricing import format_credits, parse_credits
 
 OPENAPI = Path(__file__).with_name("openapi.yaml")
@@ -297,6 +299,40 @@ def line_json(line) -> dict:
         "amount": format_credits(line.amount_mc),
         "amount_mc": line.amount_mc,
     }
+
+
+class JobBillHandler(ApiHandler):
+    """The caller's bill for one of their jobs: what the ledger has charged, and whether it
+    is final (the meter settles a job's last interval at Slurm's end time)."""
+
+    def get(self, cluster: str, job_id: str) -> None:
+        with read_only_sessions(self.ctx.sessions)() as session:
+            bill = job_bill(session, self.viewer.name, cluster, job_id)
+        if bill is None:
+            raise Refused(
+                404,
+                f"no charge of yours for job {job_id} on {cluster} yet: a job is charged once "
+                f"it runs, within {self.ctx.site.billing.meter_interval} s",
+            )
+        self.send(
+            {
+                "cluster": cluster,
+                "job_id": job_id,
+                "job_name": bill.job_name,
+                "account": bill.account,
+                "partition": bill.partition,
+                "cores": bill.cpus,
+                "gpus": bill.gpus,
+                "start": iso(bill.start),
+                "charged_until": iso(bill.charged_until),
+                "core_hours": str(hours(bill.cpu_seconds)),
+                "gpu_hours": str(hours(bill.gpu_seconds)),
+                "amount": format_credits(bill.amount_mc),
+                "amount_mc": bill.amount_mc,
+                "currency": self.ctx.site.billing.currency,
+                "final": bill.final,
+            }
+        )
 
 
 class RunningHandler(ApiHandler):

@@ -41,11 +41,13 @@ from billing_hooks.meter import Meter
 from billing_hooks.metrics import BillingMetrics
 from billing_hooks.rates_sync import store_rates
 from billing_hooks.service import api, pages
+from billing_hooks.service.base import FreshHubOAuth
 from billing_hooks.service.context import Context
 from billing_hooks.service.hub_reads import LedgerReads
 from billing_hooks.service.metrics_page import MetricsHandler
 from billing_hooks.service.plugin import ServicePlugin
 from billing_hooks.slurm_accounts import SlurmAccounts
+from centre.api_scopes import BILLING
 from centre.logs import configure_process
 from centre.pricing import RateBook
 from centre.site import DEFAULT_SITE, Site, load_site_or_exit
@@ -69,6 +71,7 @@ API_ROUTES = {
     "accounts/{name}/transactions": api.TransactionsHandler,
     "accounts/{name}/charges": api.ChargesHandler,
     "jobs/running": api.RunningHandler,
+    "jobs/{cluster}/{id}/bill": api.JobBillHandler,
     "usage": api.UsageHandler,
 }
 
@@ -204,6 +207,10 @@ async def serve(site: Site, cookie_secret_file: Path, plugins: list[ServicePlugi
         require_head(url)
     except LedgerNotMigrated as e:
         raise SystemExit(f"corehour billing: {e}") from None
+    # Every request asks the hub who its token belongs to (base.FreshHubOAuth).
+    auth = FreshHubOAuth.instance()
+    # A personal token made for bills alone opens the service (the route checks it too).
+    auth.access_scopes = {*auth.access_scopes, BILLING}
     sessions = session_factory(make_engine(url))
     rates = RateBook.from_site(site.billing)
     store_rates(sessions, site.billing)

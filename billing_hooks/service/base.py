@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import json
-from http import HTTPStatus
 
-from jupyterhub.services.auth import HubOAuthenticated
+from jupyterhub.services.auth import HubOAuth, HubOAuthenticated
 from tornado import web
 
 from billing_hooks.ledger import LedgerError
@@ -18,6 +17,8 @@ from billing_hooks.service.bodies import (
     json_object,
 )
 from billing_hooks.service.context import Context
+from centre.api_scopes import BILLING, missing_scope, not_signed_in
+from centre.errors import error_json
 
 
 class Refused(web.HTTPError):
@@ -39,7 +40,17 @@ def refused_from(error: Exception) -> Refused:
     raise error
 
 
+class FreshHubOAuth(HubOAuth):
+    """HubOAuth that asks the hub about every token: a revoked token stops working at once,
+    not after JupyterHub's five-minute cache (whose 0 means "forever").  The service makes
+    it first (app.serve), so every handler's ``HubOAuth.instance()`` is this one."""
+
+    def user_for_token(self, token, use_cache=True, session_id="", *, sync=True):
+        return super().user_for_token(token, use_cache=False, session_id=session_id, sync=sync)
+
+
 class BaseHandler(HubOAuthenticated, web.RequestHandler):
+    hub_auth_class = FreshHubOAuth
     ctx: Context
     viewer: Viewer | None = None
 
@@ -59,6 +70,9 @@ class ApiHandler(BaseHandler):
     and parses it only when the handler asks, after its permission check."""
 
     max_body: int = JSON_BYTES  # bytes a request may send here; routes that take files say more
+    # What an API token must hold to use this route (a cookie session is the person at
+    # the portal, who holds every scope of their own).
+    scope: str | None = BILLING
 
     def initialize(self, ctx: Context) -> None:
         super().initialize(ctx)
@@ -69,9 +83,18 @@ class ApiHandler(BaseHandler):
         self.refuse_by_size(declared_length(self.request.headers.get("Content-Length")))
         await super().prepare()
         if self.viewer is None:
+            if getattr(self, "_token_authenticated", False):
+                # The hub knows the token, but it holds no scope that opens this service.
+                raise Refused(403, missing_scope((), self.scope or BILLING))
+            if self.hub_auth.get_token(self, in_cookie=False):
+                raise Refused(401, not_signed_in(token_sent=True))
             raise Refused(
                 403, "log in to the portal, or send an API token with access to this service"
             )
+        if self.scope and getattr(self, "_token_authenticated", False):
+            refusal = missing_scope(self.current_user.get("scopes", ()), self.scope)
+            if refusal:
+                raise Refused(403, refusal)
 
     def refuse_by_size(self, size: int | None) -> None:
         try:
@@ -109,13 +132,8 @@ class ApiHandler(BaseHandler):
         self.finish(json.dumps(data))
 
     def write_error(self, status_code: int, **kwargs) -> None:
-        error = kwargs.get("exc_info", (None, None))[1]
-        message = getattr(error, "message", None) or getattr(error, "log_message", None)
-        payload = {
-            "status": status_code,
-            "message": message or HTTPStatus(status_code).phrase,
-        }
-        if getattr(error, "field", None):
-            payload["field"] = error.field
+        payload = error_json(status_code, kwargs.get("exc_info", (None, None, None))[1])
+        if status_code == 401:
+            self.set_header("WWW-Authenticate", 'token realm="corehour"')
         self.set_header("Content-Type", "application/json")
         self.finish(json.dumps(payload))

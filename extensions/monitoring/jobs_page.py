@@ -12,10 +12,12 @@ import asyncio
 import json
 import time
 
+from jupyterhub.apihandlers.base import APIHandler
 from jupyterhub.handlers.base import BaseHandler
 from jupyterhub.utils import url_path_join
 from tornado import web
 
+from centre.api_scopes import not_signed_in
 from centre.pricing import RateBook
 from centre.site import Site
 from centre.slurm_cli import accounting_argv, failure_reason, run_command
@@ -41,7 +43,9 @@ def jobs_handlers(site: Site, history: HistoryStore) -> list[tuple[str, type, di
     ]
 
 
-class _MyJobs(BaseHandler):
+class _MyJobs:
+    """The rows both the page and the API show; mixed into a hub handler."""
+
     def initialize(self, site: Site, rates: RateBook | None, history: HistoryStore) -> None:
         self.site = site
         self.rates = rates or RateBook({})
@@ -80,7 +84,7 @@ class _MyJobs(BaseHandler):
         return [_row(use, efficiency(use, self.rates)) for use in uses if use.job_id], ""
 
 
-class MyJobsPage(_MyJobs):
+class MyJobsPage(_MyJobs, BaseHandler):
     @web.authenticated
     async def get(self) -> None:
         rows, problems = await self.rows()
@@ -97,9 +101,13 @@ class MyJobsPage(_MyJobs):
         self.finish(html)
 
 
-class MyJobsApi(_MyJobs):
-    @web.authenticated
+class MyJobsApi(_MyJobs, APIHandler):
+    """An API handler, so a personal API token is accepted (JupyterHub reads tokens only in
+    its API handlers); a browser's session works too."""
+
     async def get(self) -> None:
+        if self.current_user is None:
+            raise web.HTTPError(401, not_signed_in(bool(self.get_auth_token())))
         require_person(
             self,
             "My jobs are a person's own: sign in as yourself",

@@ -9,6 +9,7 @@ import pytest
 from traitlets.config import Config
 
 from billing_hooks.admission import BillingAdmission
+from centre.api_scopes import PUBLIC_SCOPES
 from centre.site import parse_site
 from extensions.courses.spawn_rules import CourseAdmission
 from extensions.sso.discovery import Discovery
@@ -113,6 +114,25 @@ def test_a_site_without_billing_admits_every_valid_request_unbilled(site):
     assert "admission" not in c.CorehourSpawner
     assert "form_billing" not in c.CorehourSpawner
     assert "services" not in c.JupyterHub
+
+
+def test_every_person_holds_the_public_apis_scopes_billed_or_not(site):
+    for model, services in (
+        (site, ["access:services!service=billing"]),
+        (parse_site({**site.model_dump(mode="json"), "billing": None}, "free"), []),
+    ):
+        c = applied(model)
+        (role,) = [r for r in c.JupyterHub.load_roles if r["name"] == "user"]
+        assert role["scopes"] == ["self", *services, *PUBLIC_SCOPES]
+        # JupyterHub refuses a role that names a scope it was not told about.
+        assert set(PUBLIC_SCOPES) <= set(c.JupyterHub.custom_scopes)
+    assert "custom:corehour-courses:sync" in applied(site).JupyterHub.custom_scopes
+
+
+def test_the_public_api_routes_are_in_the_hub(site):
+    patterns = [pattern for pattern, *_ in applied(site).JupyterHub.extra_handlers]
+    assert "/api/corehour/openapi.yaml" in patterns
+    assert any(p.startswith("/api/corehour/jobs/") and p.endswith("/cancel") for p in patterns)
 
 
 def test_single_sign_on_uses_the_gathered_provider_and_secret(site, tmp_path):

@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import ast
+import sys
 from pathlib import Path
 
 import pytest
@@ -34,8 +35,8 @@ PLUGIN_HOSTS = {"extensions/courses/": "billing_hooks"}
 TANGLES: dict[str, set[str]] = {}
 
 
-def imported_parts(path: Path) -> set[str]:
-    """The parts of ours that ``path`` imports (absolute imports; relative ones stay inside)."""
+def imported_packages(path: Path) -> set[str]:
+    """The top-level packages ``path`` imports (absolute imports; relative ones stay inside)."""
     found = set()
     for node in ast.walk(ast.parse(path.read_text(), str(path))):
         if isinstance(node, ast.Import):
@@ -44,8 +45,13 @@ def imported_parts(path: Path) -> set[str]:
             names = [node.module]
         else:
             continue
-        found.update(name.split(".")[0] for name in names if name.split(".")[0] in PARTS)
+        found.update(name.split(".")[0] for name in names)
     return found
+
+
+def imported_parts(path: Path) -> set[str]:
+    """The parts of ours that ``path`` imports."""
+    return imported_packages(path) & set(PARTS)
 
 
 def import_map(root: Path = REPO) -> dict[str, set[str]]:
@@ -144,3 +150,14 @@ def test_app_servers_get_every_part_their_code_imports():
     assert needed <= packages
     launcher = REPO / "spawners" / "launch.py"
     assert "spawners/launch.py" in shipped and imported_parts(launcher) == set()
+
+
+def test_the_client_imports_only_the_standard_library():
+    """``client/`` runs on people's own machines, where nothing of ours or PyPI's is installed."""
+    allowed = {"client", "__future__", *sys.stdlib_module_names}
+    outside = {
+        path.relative_to(REPO).as_posix(): foreign
+        for path in sorted((REPO / "client").rglob("*.py"))
+        if (foreign := imported_packages(path) - allowed)
+    }
+    assert not outside, outside

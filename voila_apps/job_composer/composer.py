@@ -14,19 +14,13 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from centre.options import SpawnRequest
+from centre.batch_jobs import MAX_SCRIPT_BYTES as MAX_SCRIPT_BYTES
+from centre.batch_jobs import MAX_TASKS as MAX_TASKS
+from centre.batch_jobs import BatchJob, check_batch_job, render_batch_job
+from centre.errors import FieldError
 from centre.site import Site
 from centre.slurm_json import ENDED_STATES, slurm_number, slurm_state
-from voila_apps.kit.jobs import (
-    InputError,
-    batch_script,
-    check_name,
-    check_resources,
-    slurm_jobs,
-)
-
-MAX_SCRIPT_BYTES = 64 * 1024
-MAX_TASKS = 64
+from voila_apps.kit.jobs import reporter_lines, slurm_jobs
 
 
 @dataclass(frozen=True)
@@ -70,33 +64,15 @@ TEMPLATES = {
 }
 
 
-# Job Composer's refusals are the kit's: one error type names the field in every app.
-ComposerError = InputError
-
-
-@dataclass(frozen=True)
-class Submission:
-    name: str
-    request: SpawnRequest
-    tasks: int
-    script: str
+# Job Composer's refusals are the kernel's: one error type names the field in every app.
+ComposerError = FieldError
+# A submission is the kernel's batch job: the public API checks the same.
+Submission = BatchJob
 
 
 def check_submission(raw: Mapping[str, object], site: Site) -> Submission:
     """Check everything the form sent; nothing is submitted unless this returns."""
-    name = check_name(raw.get("name", "job"))
-    request = check_resources(raw, site)
-    tasks = raw.get("tasks", 1)
-    if isinstance(tasks, bool) or not isinstance(tasks, int) or not 1 <= tasks <= MAX_TASKS:
-        raise ComposerError("tasks", f"a whole number from 1 to {MAX_TASKS}")
-    script = raw.get("script", "")
-    if not isinstance(script, str) or not script.strip():
-        raise ComposerError("script", "write a script or start from a template")
-    if "\x00" in script:
-        raise ComposerError("script", "must be text")
-    if len(script.encode()) > MAX_SCRIPT_BYTES:
-        raise ComposerError("script", f"at most {MAX_SCRIPT_BYTES // 1024} KB")
-    return Submission(name=name, request=request, tasks=tasks, script=script)
+    return check_batch_job(raw, site)
 
 
 def render(
@@ -107,15 +83,8 @@ def render(
 ) -> str:
     """The batch script: corehour's directives from checked values, the job's reporter for My
     jobs when ``reporter_python`` is given, then the person's body."""
-    return batch_script(
-        submission.request,
-        name=submission.name,
-        workdir=workdir,
-        body="# --- your script ---\n" + submission.script,
-        tasks=submission.tasks,
-        account=account,
-        reporter_python=reporter_python,
-    )
+    preamble = reporter_lines(reporter_python) if reporter_python else ""
+    return render_batch_job(submission, workdir, account, preamble)
 
 
 @dataclass(frozen=True)

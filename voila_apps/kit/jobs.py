@@ -7,50 +7,27 @@ than the person's profile allows; the script is rendered from checked values onl
 
 from __future__ import annotations
 
-import re
 import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from urllib.parse import quote
 
-from centre.batch_script import JobHeader, render_header, request_fields
+# The kernel's checks, as every app has imported them from here.
+from centre.batch_jobs import OUTPUT_PATTERN
+from centre.batch_jobs import batch_script as kernel_batch_script
+from centre.batch_jobs import check_name as check_name
+from centre.batch_jobs import check_resources as check_resources
 from centre.errors import FieldError
-from centre.options import OptionError, SpawnRequest, validate_user_options
+from centre.options import SpawnRequest
 from centre.site import Site
 from centre.slurm_json import ENDED_STATES, SlurmOutputError, slurm_number, slurm_state
 from centre.slurm_json import slurm_jobs as decode_jobs
 from centre.slurm_sstat import JobNow
 from voila_apps.kit import APPS_ROOT
 
-RESOURCE_KEYS = ("profile", "cluster", "cores", "memory_gb", "gpus", "walltime_hours")
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,39}")
-
-
 # A refused input: the kernel's refusal, which names the field and says what is allowed.
 InputError = FieldError
-
-
-def check_resources(raw: Mapping[str, object], site: Site) -> SpawnRequest:
-    """Profile, cluster and sizes for a batch job, within the profile's limits."""
-    options = {k: raw[k] for k in RESOURCE_KEYS if k in raw}
-    if options.get("cluster") == "auto":
-        raise InputError("cluster", "choose a cluster for a batch job")
-    try:
-        request = validate_user_options(options, site)
-    except OptionError as e:
-        raise InputError(e.field, e.reason) from None
-    if request.cluster == "auto":
-        raise InputError("cluster", f"choose one of {', '.join(request.candidate_clusters)}")
-    return request
-
-
-def check_name(name: object) -> str:
-    if not isinstance(name, str) or not _NAME.fullmatch(name):
-        raise InputError(
-            "name", "use 1–40 letters, digits, '.', '_' or '-', starting with a letter or digit"
-        )
-    return name
 
 
 def batch_script(
@@ -60,24 +37,22 @@ def batch_script(
     workdir: str,
     body: str,
     tasks: int = 1,
-    output: str = "%x-%j.out",
+    output: str = OUTPUT_PATTERN,
     account: str | None = None,
     reporter_python: str | None = None,
 ) -> str:
-    """``#SBATCH`` lines from checked values (the kernel's renderer), then the body: sbatch
-    ignores directives after the first command.  With ``reporter_python`` (an image's
+    """The kernel's batch script (centre/batch_jobs.py); with ``reporter_python`` (an image's
     interpreter) the job reports its use for My jobs first (:func:`reporter_lines`)."""
-    check_name(name)
-    header = JobHeader(
-        job_name=name,
-        **request_fields(request),
+    return kernel_batch_script(
+        request,
+        name=name,
         workdir=workdir,
-        output=output,
+        body=body,
         tasks=tasks,
+        output=output,
         account=account,
+        preamble=reporter_lines(reporter_python) if reporter_python else "",
     )
-    reporter = reporter_lines(reporter_python) if reporter_python else ""
-    return render_header(header) + reporter + (body if body.endswith("\n") else body + "\n")
 
 
 def reporter_lines(python: str) -> str:
