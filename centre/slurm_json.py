@@ -65,6 +65,7 @@ class JobInfo:
     priority: int
     tres_alloc: str = ""
     name: str = ""
+    account: str = ""
     output: str = ""  # Slurm's output pattern, e.g. /home/x/%x-%j.out
     workdir: str = ""
 
@@ -119,6 +120,7 @@ def parse_job(raw: Mapping[str, object]) -> JobInfo:
         priority=slurm_number(raw.get("priority")) or 0,
         tres_alloc=slurm_text(raw.get("tres_alloc_str")),
         name=slurm_text(raw.get("name")),
+        account=slurm_text(raw.get("account")),
         output=slurm_text(raw.get("standard_output")),
         workdir=slurm_text(raw.get("current_working_directory")),
     )
@@ -283,6 +285,18 @@ def parse_sinfo_json(text: str) -> list[NodeInfo]:
         return list(nodes.values())
     except (ValueError, KeyError, TypeError, AttributeError) as e:
         raise SlurmOutputError(f"sinfo --json printed something unreadable: {e}") from None
+
+
+def alloc_counts(tres_alloc: str) -> tuple[int, int, int]:
+    """squeue's ``cpu=2,mem=4G,node=1,gres/gpu=1`` → (cores, GPUs, memory in MB)."""
+    values = dict(part.split("=", 1) for part in tres_alloc.split(",") if "=" in part)
+    memory = values.get("mem", "0M")
+    scale = {"K": 1 / 1024, "M": 1, "G": 1024, "T": 1024 * 1024}.get(memory[-1:], 1)
+    try:
+        memory_mb = int(float(memory.rstrip("KMGT") or 0) * scale)
+        return int(values.get("cpu", 0)), int(values.get("gres/gpu", 0)), memory_mb
+    except ValueError:
+        return 0, 0, 0
 
 
 def queue_position(job_id: str, jobs: Iterable[JobInfo]) -> int | None:

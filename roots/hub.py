@@ -24,10 +24,11 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
+from billing_hooks import ledger_calls
 from billing_hooks.admission import BillingAdmission
 from billing_hooks.db import database_url, make_engine, session_factory
 from billing_hooks.hub_pages import app_prices, template_values
-from billing_hooks.ledger_calls import TIMEOUT_S
+from billing_hooks.ledger_calls import TIMEOUT_S, LedgerUnavailable
 from billing_hooks.ledger_client import HUB_READS_TOKEN_ENV, LedgerClient
 from billing_hooks.slurm_accounts import SlurmAccounts
 from centre.admission import AdmissionStep
@@ -46,6 +47,8 @@ from extensions.monitoring.history import history_handlers
 from extensions.monitoring.history_store import HistoryStore
 from extensions.monitoring.jobs_page import JOBS_API_PATH, jobs_handlers
 from extensions.monitoring.page import overview_handlers
+from extensions.phone.handlers import phone_handlers
+from extensions.phone.status import Account as PhoneAccount
 from extensions.public_api.hub_api import public_api_handlers
 from extensions.transfers.hub_api import transfer_handlers
 from roots.hub_facts import HubFacts, exit_with
@@ -77,8 +80,8 @@ def apply_site(
     update_auth(c, site, facts, state_dir)
     update_spawner(c, site)
     update_apps(c, site, facts)
-    admission = update_billing(c, site, facts, site_path, state_dir)
-    update_handlers(c, site, history(state_dir), admission)
+    ledger = update_billing(c, site, facts, site_path, state_dir)
+    update_handlers(c, site, history(state_dir), ledger)
     update_public_api_roles(c, site)
     update_metrics(c, os.environ.get(METRICS_TOKEN_VARIABLE, ""))
 
@@ -144,15 +147,17 @@ def _new_history_secret(path: Path) -> bytes:
     return history_secret(path)
 
 
-def update_handlers(c, site: Site, history: History, admission: list[AdmissionStep]) -> None:
+def update_handlers(c, site: Site, history: History, ledger: HubLedger | None) -> None:
     """corehour's hub API: courses' groups (with billing), copies between clusters, the spawn
-    form's start estimates, the overview, My jobs and the job history, and the public API's
-    batch jobs, which a job passes the same admission steps as a server."""
+    form's start estimates, the overview, My jobs and the job history, the public API's
+    batch jobs, which pass the same admission steps as a server, and the phone view."""
     courses = extra_handlers() if site.billing is not None else []
     site_config = site.model_dump(mode="json")
+    queue = partial(live_queue, site_config)
     c.JupyterHub.extra_handlers = [
         *courses,
-        *public_api_handlers(site, admission, partial(live_queue, site_config)),
+        *public_api_handlers(site, ledger.admission if ledger else [], queue),
+        *phone_handlers(site, queue, ledger.phone_accounts if ledger else None),
         *transfer_handlers(site),
         *estimate_handlers(),
         *overview_handlers(site),
@@ -363,13 +368,31 @@ def hub_reads_token(state_dir: str | Path) -> str:
     return history_secret(Path(state_dir) / "hub-reads.key").hex()
 
 
+@dataclass(frozen=True)
+class HubLedger:
+    """What the hub's other parts get of billing: the steps a start passes, and the ledger's
+    reads through the billing service."""
+
+    admission: list[AdmissionStep]
+    client: LedgerClient
+
+    async def phone_accounts(self, username: str) -> list[PhoneAccount] | None:
+        """The accounts the person may charge, for the phone view; None when the ledger does
+        not answer (the view then shows the jobs without balances)."""
+        try:
+            choices = await ledger_calls.call(self.client.accounts_for, username)
+        except (LedgerUnavailable, LookupError):
+            return None
+        return [PhoneAccount(a.name, a.display_name, a.available_mc, a.multiplier) for a in choices]
+
+
 def update_billing(
     c, site: Site, facts: HubFacts, site_path: str | Path, state_dir: str | Path
-) -> list[AdmissionStep]:
+) -> HubLedger | None:
     """The billing service, the idle culler, their roles, billing in every spawn and on the
-    hub's pages; the admission steps a start passes (none where nothing bills)."""
+    hub's pages; what the hub's other parts need of billing (None where nothing bills)."""
     if site.billing is None:
-        return []
+        return None
     url = database_url(site.billing.database_url)
     environment = {
         "COREHOUR_BILLING_DB": url,
@@ -440,7 +463,7 @@ def update_billing(
         }
     )
     update_courses(c, site, facts, url)
-    return admission
+    return HubLedger(admission, ledger)
 
 
 def update_courses(c, site: Site, facts: HubFacts, database_url: str) -> None:

@@ -1,5 +1,5 @@
-"""The public API's routes in the hub: batch jobs (jobs.py) and the OpenAPI document that
-describes the whole public API, hub and billing service alike (openapi.yaml)."""
+"""The public API's routes in the hub: batch jobs (jobs.py), files (files.py) and the OpenAPI
+document that describes the whole public API, hub and billing service alike (openapi.yaml)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from jupyterhub.apihandlers.base import APIHandler
 from centre.admission import AdmissionStep
 from centre.site import Site
 
+from .files import file_handlers
 from .jobs import LiveQueue, job_handlers
 
 OPENAPI = Path(__file__).with_name("openapi.yaml")
@@ -30,4 +31,5 @@ def public_api_handlers(
     return [
         (f"/{OPENAPI_PATH}", OpenApiHandler, {}),
         *job_handlers(site, admission, live_queue),
+        *file_handlers(site),
     ]

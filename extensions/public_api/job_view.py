@@ -11,7 +11,14 @@ import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 
-from centre.slurm_json import ENDED_STATES, JobInfo, slurm_number, slurm_state, slurm_text
+from centre.slurm_json import (
+    ENDED_STATES,
+    JobInfo,
+    alloc_counts,
+    slurm_number,
+    slurm_state,
+    slurm_text,
+)
 
 NO_TIME = 0xFFFFFFFE  # Slurm's "not set" for a time, past which nothing is a real moment
 _PATTERN = re.compile(r"%(%|[jAxu])")
@@ -60,22 +67,10 @@ def output_path(pattern: str, workdir: str, job_id: str, name: str, user: str) -
     return path if path.startswith("/") else ""
 
 
-def _tres_of_squeue(text: str) -> tuple[int, int, int]:
-    """``cpu=2,mem=4G,node=1,gres/gpu=1`` → (cores, gpus, memory in MB)."""
-    values = dict(part.split("=", 1) for part in text.split(",") if "=" in part)
-    memory = values.get("mem", "0M")
-    scale = {"K": 1 / 1024, "M": 1, "G": 1024, "T": 1024 * 1024}.get(memory[-1:], 1)
-    try:
-        memory_mb = int(float(memory.rstrip("KMGT") or 0) * scale)
-        return int(values.get("cpu", 0)), int(values.get("gres/gpu", 0)), memory_mb
-    except ValueError:
-        return 0, 0, 0
-
-
 def from_queue(cluster: str, job: JobInfo, now: int, position: int | None) -> JobView:
     """A job Slurm still holds, from the hub's shared ``squeue`` answer."""
     running = job.running and job.start_time is not None
-    cores, gpus, memory_mb = _tres_of_squeue(job.tres_alloc)
+    cores, gpus, memory_mb = alloc_counts(job.tres_alloc)
     return JobView(
         cluster=cluster,
         job_id=job.job_id,

@@ -10,16 +10,14 @@ names only: no ``..``, no absolute path, nothing a shell or tar would read as an
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from centre.errors import FieldError
+from centre.home_paths import home_path
 from centre.site import Site
 from centre.slurm_cli import cluster_argv
 
-_PART = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._+-]{0,127}")
-MAX_PATH = 1024
 FIELDS = ("from_cluster", "from_path", "to_cluster", "to_path")
 
 
@@ -29,21 +27,6 @@ class TransferRequest:
     from_path: str
     to_cluster: str
     to_path: str
-
-
-def home_path(field: str, value: object) -> str:
-    """A folder inside the home: ``a/b/c`` of plain names, never ``..`` or ``/...``."""
-    if not isinstance(value, str) or not value or len(value) > MAX_PATH:
-        raise FieldError(field, "give a folder inside your home, such as results/run1")
-    parts = value.strip("/").split("/") if not value.startswith("/") else ["/"]
-    for part in parts:
-        if not _PART.fullmatch(part):
-            raise FieldError(
-                field,
-                f"{value!r} is not a folder inside your home: use names of letters, digits, "
-                "'.', '_', '+' or '-' separated by '/', without '..' or a leading '/'",
-            )
-    return "/".join(parts)
 
 
 def check_request(raw: Mapping[str, object], site: Site) -> TransferRequest:

@@ -8,6 +8,7 @@ refused request that still submitted or cancelled something fails the test.
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import subprocess
@@ -222,3 +223,86 @@ def test_the_openapi_document_is_served_and_names_every_public_route(portal):
         "/services/billing/api/jobs/{cluster}/{job_id}/bill",
     ):
         assert f"  {path}:" in reply.text
+
+
+def test_files_go_up_list_and_come_down_in_the_persons_own_home(portal, tokens):
+    token = tokens["chtest1"]
+    data = bytes(range(256)) * 4096  # 1 MiB of every byte value
+    put = portal.request(
+        "PUT", "/corehour/files/beta?path=api-files/run1/input.bin", token, data=data
+    )
+    assert put.status_code == 201, put.text
+    assert put.json()["size"] == len(data)
+    # Written as the person, in their home.
+    owner = subprocess.run(
+        ["stat", "-c", "%U", os.path.expanduser("~chtest1/api-files/run1/input.bin")],
+        capture_output=True, text=True, check=True,
+    ).stdout.strip()  # fmt: skip
+    assert owner == "chtest1"
+    listed = portal.request("GET", "/corehour/files/beta?path=api-files/run1", token)
+    assert listed.status_code == 200, listed.text
+    assert listed.json()["entries"] == [
+        {
+            "name": "input.bin",
+            "type": "file",
+            "size": len(data),
+            "modified": listed.json()["entries"][0]["modified"],
+        }
+    ]
+    home = portal.request("GET", "/corehour/files/beta", token).json()
+    assert {"name": "api-files", "type": "folder"}.items() <= next(
+        e for e in home["entries"] if e["name"] == "api-files"
+    ).items()
+    down = portal.request(
+        "GET", "/corehour/files/beta/download?path=api-files/run1/input.bin", token
+    )
+    assert down.status_code == 200 and down.content == data
+
+
+@pytest.mark.parametrize(
+    "path", ["../chtest2/secret", "/etc/shadow", "a/../../b", "-rf", "a\nb", ""]
+)
+def test_a_path_outside_the_home_is_refused_and_names_the_field(portal, tokens, path):
+    reply = portal.request(
+        "GET", "/corehour/files/beta/download", tokens["chtest1"], params={"path": path}
+    )
+    assert reply.status_code == 400, reply.text
+    assert reply.json()["field"] == "path"
+
+
+def test_files_need_their_scope_and_stay_within_the_owners_rights(portal, tokens):
+    jobs_only, _ = token_with(portal, "chtest1", ["custom:corehour:jobs"], "no files")
+    reply = portal.request("GET", "/corehour/files/beta", jobs_only)
+    assert reply.status_code == 403 and "custom:corehour:files" in reply.json()["message"]
+    # chtest2 keeps a private file; chtest1 cannot reach it through a link in their own home.
+    secret = os.path.expanduser("~chtest2/api-private.txt")
+    subprocess.run(
+        ["sudo", "-u", "chtest2", "sh", "-c", f"echo top-secret > {secret}; chmod 600 {secret}"],
+        check=True,
+    )
+    link = os.path.expanduser("~chtest1/link-to-private.txt")
+    subprocess.run(["sudo", "-u", "chtest1", "ln", "-sfn", secret, link], check=True)
+    down = portal.request(
+        "GET", "/corehour/files/beta/download?path=link-to-private.txt", tokens["chtest1"]
+    )
+    assert down.status_code in (403, 404) and "top-secret" not in down.text
+
+
+def test_an_upload_over_the_limit_is_refused_before_it_is_read(portal, tokens):
+    """Only the headers are sent: a refusal that waited for the 65 MB would never come.
+
+    Straight to the hub: configurable-http-proxy passes a reply on only once the client has
+    sent its body, so through the proxy the client sends it (and the hub drops it unread)."""
+    target = os.path.expanduser("~chtest1/big.bin")
+    if os.path.exists(target):
+        os.remove(target)
+    connection = http.client.HTTPConnection("127.0.0.1", portal.base_port + 81, timeout=30)
+    connection.putrequest("PUT", "/hub/api/corehour/files/beta?path=big.bin")
+    connection.putheader("Authorization", f"token {tokens['chtest1']}")
+    connection.putheader("Content-Length", str(65 * 2**20))
+    connection.endheaders()
+    reply = connection.getresponse()
+    assert reply.status == 413
+    assert json.loads(reply.read())["field"] == "body"
+    connection.close()
+    assert not os.path.exists(target)
