@@ -19,7 +19,7 @@ from centre.batch_jobs import MAX_TASKS as MAX_TASKS
 from centre.batch_jobs import BatchJob, check_batch_job, render_batch_job
 from centre.errors import FieldError
 from centre.site import Site
-from centre.slurm_json import ENDED_STATES, slurm_number, slurm_state
+from centre.slurm_json import ENDED_STATES, alloc_counts, slurm_number, slurm_state
 from voila_apps.kit.jobs import reporter_lines, slurm_jobs
 
 
@@ -125,7 +125,7 @@ def my_jobs(
             state = slurm_state(job.get("job_state"))
             running = state == "RUNNING" and 0 < start < 0xFFFFFFFE
             elapsed = max(0, now - start) if running else 0
-            tres = _squeue_tres(str(job.get("tres_alloc_str") or ""))
+            tres = alloc_counts(str(job.get("tres_alloc_str") or ""))
             row = _row(cluster, job, state, elapsed, job.get("state_reason"), tres)
             rows[(cluster, row.job_id)] = row
     return sorted(rows.values(), key=lambda row: (row.cluster, -int(row.job_id or 0)))
@@ -160,18 +160,6 @@ def _row(
         str(reason or ""),
         *tres,
     )
-
-
-def _squeue_tres(text: str) -> tuple[int, int, int]:
-    """``cpu=2,mem=4G,node=1,gres/gpu=1`` → (cpus, gpus, memory in MB)."""
-    values = dict(part.split("=", 1) for part in text.split(",") if "=" in part)
-    memory = values.get("mem", "0M")
-    scale = {"K": 1 / 1024, "M": 1, "G": 1024, "T": 1024 * 1024}.get(memory[-1:], 1)
-    try:
-        mem_mb = int(float(memory.rstrip("KMGT") or 0) * scale)
-        return int(values.get("cpu", 0)), int(values.get("gres/gpu", 0)), mem_mb
-    except ValueError:
-        return 0, 0, 0
 
 
 def _sacct_tres(job: Mapping) -> tuple[int, int, int]:
