@@ -34,6 +34,9 @@ if [ "$profile" = demo ]; then
 	# prometheus: TEST runs Debian's Prometheus with the shipped scrape configuration
 	# (deploy/prometheus); policy-rc.d below keeps the package from starting its own.
 	packages+=(prometheus)
+	# exim4-daemon-light: the local mail server notifications are delivered through in the
+	# demo and TEST (deploy/mail.sh); Debian configures it for local delivery only.
+	packages+=(exim4-daemon-light)
 	# The images' own Debian packages (images/*/debian-packages.txt): in the demo this host is
 	# every cluster's node.  xdotool, xclip, x11-utils: TEST drives and reads the desktop's X.
 	mapfile -t image_packages < <(grep -hvE '^(#|$)' "$here"/../images/*/debian-packages.txt)
