@@ -23,6 +23,7 @@ from sqlalchemy import (
     Integer,
     Numeric,
     String,
+    Text,
     UniqueConstraint,
     event,
 )
@@ -270,3 +271,28 @@ class Enrolment(Base):
     created_at: Mapped[int] = mapped_column(BigInteger, default=now)
 
     course: Mapped[Course] = relationship(back_populates="enrolments")
+
+
+class Notification(Base):
+    """One thing a person is told (extensions/notify): kept for the in-portal list, and its
+    mail's progress.  ``dedupe_key`` makes each event of each job one row however often it
+    is reported; a job's end waits (``state`` "waiting") until its bill is settled."""
+
+    __tablename__ = "notification"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    dedupe_key: Mapped[str] = mapped_column(String(200), unique=True)
+    username: Mapped[str] = mapped_column(String(64), index=True)
+    event: Mapped[str] = mapped_column(String(32))
+    cluster: Mapped[str] = mapped_column(String(64), default="")
+    job_id: Mapped[str] = mapped_column(String(32), default="")
+    subject: Mapped[str] = mapped_column(String(300), default="")
+    body: Mapped[str] = mapped_column(Text, default="")
+    # waiting (for its facts), pending (to be mailed), sent, failed, or kept (no mail wanted)
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str] = mapped_column(String(500), default="")
+    created_at: Mapped[int] = mapped_column(BigInteger, default=now)
+    read: Mapped[bool] = mapped_column(Boolean, default=False)
+    # What the event brought that Slurm's accounting does not keep (the output's path).
+    detail: Mapped[dict | None] = mapped_column(JSON, nullable=True)

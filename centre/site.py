@@ -470,9 +470,26 @@ class LoggingSettings(_Model):
     )
 
 
+class NotificationSettings(_Model):
+    """Where notifications go by mail (extensions/notify, docs/notifications.md)."""
+
+    smtp_host: str = Field(
+        "127.0.0.1",
+        description="The mail server that takes the portal's mail over plain SMTP, without a "
+        "login: the host's own MTA or the centre's relay.",
+    )
+    smtp_port: int = Field(25, ge=1, le=65535, description="Its SMTP port.")
+    sender: str = Field("corehour@localhost", description="The From: of every mail.")
+    mail_domain: str = Field(
+        "localhost",
+        description="A person's address is their account name at this domain.",
+    )
+
+
 class Site(_Model):
     hub: HubSettings = HubSettings()
     logging: LoggingSettings = LoggingSettings()
+    notifications: NotificationSettings = NotificationSettings()
     auth: Auth = Auth()
     clusters: dict[Slug, Cluster]
     images: dict[Slug, Image]

@@ -31,6 +31,11 @@ class CommandResult:
         return self.returncode == 0
 
 
+# How corehour runs a command as a person (the sudo rule, deploy/sudoers/corehour.in), for
+# cluster_argv's user_prefix.
+AS_PERSON = ("sudo", "-n", "-u", "{username}")
+
+
 def ssh_argv(ssh: SshTransport) -> list[str]:
     """ssh to the login node, trusting only the pinned host key and the site key.
 

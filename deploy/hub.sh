@@ -173,6 +173,8 @@ start)
 	start_proxy
 	start_hub
 	wait_healthy
+	# Slurm's job mails on this host's clusters go to this portal (docs/notifications.md).
+	run_ops slurm-mail --name corehour >/dev/null
 	;;
 stop)
 	stop_one "$hub_pid"

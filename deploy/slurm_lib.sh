@@ -121,6 +121,11 @@ install_unkillable_program() {
 	tmp=$(mktemp /etc/corehour/slurm/unkillable-step.XXXXXX)
 	cat "$(dirname "${BASH_SOURCE[0]}")/slurm/unkillable-step" >"$tmp"
 	install_if_changed "$tmp" /etc/corehour/slurm/unkillable-step 0755
+	# Slurm's MailProg: job mails go to the portal, which writes them (docs/notifications.md).
+	tmp=$(mktemp /etc/corehour/slurm/corehour-slurm-mail.XXXXXX)
+	cat "$(dirname "${BASH_SOURCE[0]}")/slurm/corehour-slurm-mail" >"$tmp"
+	install_if_changed "$tmp" /etc/corehour/slurm/corehour-slurm-mail 0755
+	install -d -m 0700 /etc/corehour/slurm-mail.d
 }
 
 # slurmd initialises a cgroup plugin even when no job uses cgroups, and fails without a

@@ -1,13 +1,15 @@
-"""The billing service's composition root: the service, with courses as its plugin.
+"""The billing service's composition root: the service, with courses and notifications as
+its plugins.
 
 The hub starts it as ``python -m roots.billing --site SITE`` (roots/hub.py).
 """
 
 from billing_hooks.service.app import main
 from extensions.courses.service_plugin import CoursesPlugin
+from extensions.notify.service_plugin import NotifyPlugin
 from roots.malloc import limit_malloc_arenas
 
-PLUGINS = [CoursesPlugin()]
+PLUGINS = [CoursesPlugin(), NotifyPlugin()]
 
 
 def run() -> None:

@@ -47,6 +47,7 @@ from extensions.monitoring.history import history_handlers
 from extensions.monitoring.history_store import HistoryStore
 from extensions.monitoring.jobs_page import JOBS_API_PATH, jobs_handlers
 from extensions.monitoring.page import overview_handlers
+from extensions.notify.token import SLURM_EVENTS_TOKEN_ENV
 from extensions.phone.handlers import phone_handlers
 from extensions.phone.status import Account as PhoneAccount
 from extensions.public_api.hub_api import public_api_handlers
@@ -386,6 +387,13 @@ class HubLedger:
         return [PhoneAccount(a.name, a.display_name, a.available_mc, a.multiplier) for a in choices]
 
 
+def slurm_events_token(state_dir: str | Path) -> str:
+    """What the clusters' MailProg sends with Slurm's mail events to the billing service
+    (extensions/notify/slurm_events.py); `python -m roots.ops slurm-mail` writes it beside
+    the MailProg."""
+    return history_secret(Path(state_dir) / "slurm-events.key").hex()
+
+
 def update_billing(
     c, site: Site, facts: HubFacts, site_path: str | Path, state_dir: str | Path
 ) -> HubLedger | None:
@@ -416,7 +424,11 @@ def update_billing(
             "display": True,
             "url": site.billing.service_url,
             "command": [sys.executable, "-m", "roots.billing", "--site", str(site_path)],
-            "environment": {**environment, HUB_READS_TOKEN_ENV: token},
+            "environment": {
+                **environment,
+                HUB_READS_TOKEN_ENV: token,
+                SLURM_EVENTS_TOKEN_ENV: slurm_events_token(state_dir),
+            },
             "oauth_no_confirm": True,
         },
         {

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
 import os
 import shutil
 import subprocess
@@ -36,7 +37,13 @@ from centre import backup_manifest
 from centre.db_copy import CopyError, display_url, dump, exists, load, schema_revision
 from centre.site import DEFAULT_SITE, Site, load_site_or_exit
 from extensions.sso.identities import IdentityStore
-from roots.hub import DEFAULT_STATE_DIR, hub_db_url, hub_pid_file, identity_db_url
+from roots.hub import (
+    DEFAULT_STATE_DIR,
+    hub_db_url,
+    hub_pid_file,
+    identity_db_url,
+    slurm_events_token,
+)
 
 JUPYTERHUB = Path(sys.executable).with_name("jupyterhub")
 
@@ -163,18 +170,48 @@ def running_hub(state_dir: Path) -> int | None:
     return pid
 
 
+SLURM_MAIL_DIR = Path("/etc/corehour/slurm-mail.d")
+
+
+def register_slurm_mail(site, state_dir: Path, name: str, folder: Path = SLURM_MAIL_DIR) -> Path:
+    """Tell this host's Slurm MailProg (deploy/slurm/corehour-slurm-mail) to hand job mails to
+    this portal's billing service: its URL and the Slurm-events token, root-only."""
+    if site.billing is None:
+        raise CopyError("the site has no billing section, so no service takes Slurm's mails")
+    url = site.billing.service_url.rstrip("/") + "/services/billing/slurm-events"
+    config = {"url": url, "token": slurm_events_token(state_dir)}
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path = folder / f"{name}.json"
+    draft = path.with_name(f".{path.name}.{os.getpid()}")
+    with os.fdopen(os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
+        json.dump(config, f)
+    draft.replace(path)
+    return path
+
+
 # -- command line -------------------------------------------------------------------------
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m roots.ops", description=__doc__.split("\n")[0])
-    parser.add_argument("command", choices=("migrate", "backup", "restore"))
+    parser.add_argument("command", choices=("migrate", "backup", "restore", "slurm-mail"))
     parser.add_argument("folder", nargs="?", type=Path, help="the backup folder")
     parser.add_argument("--site", default=os.environ.get("COREHOUR_SITE", DEFAULT_SITE))
     parser.add_argument(
         "--state-dir", type=Path, default=os.environ.get("COREHOUR_STATE_DIR", DEFAULT_STATE_DIR)
     )
+    parser.add_argument(
+        "--name", default="corehour", help="slurm-mail: this portal's file in slurm-mail.d"
+    )
     args = parser.parse_args(argv)
+    if args.command == "slurm-mail":
+        site = load_site_or_exit(args.site)
+        try:
+            print(register_slurm_mail(site, Path(args.state_dir), args.name))
+        except CopyError as e:
+            print(f"corehour slurm-mail: {e}", file=sys.stderr)
+            return 2
+        return 0
     if (args.command == "migrate") != (args.folder is None):
         parser.error(
             f"{args.command} {'takes no' if args.command == 'migrate' else 'needs a'} folder"

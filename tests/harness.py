@@ -365,6 +365,34 @@ class Portal:
                 break
             time.sleep(0.2)
 
+    def register_slurm_mail(self) -> Path:
+        """Have the clusters' MailProg hand job mails to this portal (docs/notifications.md)."""
+        result = subprocess.run(
+            [
+                str(HUB_BIN / "python"),
+                "-m",
+                "roots.ops",
+                "slurm-mail",
+                "--name",
+                self.slurm_mail_name,
+            ],
+            env={**self.env(), "COREHOUR_BILLING_DB": self.billing_db},
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+        )
+        assert result.returncode == 0, result.stderr
+        return Path(result.stdout.strip())
+
+    def unregister_slurm_mail(self) -> None:
+        (Path("/etc/corehour/slurm-mail.d") / f"{self.slurm_mail_name}.json").unlink(
+            missing_ok=True
+        )
+
+    @property
+    def slurm_mail_name(self) -> str:
+        return f"tests-{self.base_port}"
+
     def restart_hub(self) -> None:
         self.stop_hub()
         self.start_hub()

@@ -96,5 +96,5 @@ def job_ended(job: EndedJob) -> Message:
         lines += [f"Its last {len(tail)} lines:", "", *(f"    {line}" for line in tail)]
     if job.usage_url:
         lines += ["", f"Bills and usage: {job.usage_url}"]
-    lines += ["", "-- ", "corehour. Choose which mails you get on the portal's Notifications page."]
+    lines += ["", "-- ", "corehour: mailed because the job asked for it (sbatch --mail-type)."]
     return Message(event, subject, "\n".join(lines) + "\n")

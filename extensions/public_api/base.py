@@ -16,10 +16,7 @@ from centre.api_scopes import missing_scope, not_signed_in
 from centre.errors import error_json
 from centre.people import account_of, job_refusal
 from centre.site import Site
-from centre.slurm_cli import cluster_argv
-
-# How a command runs as the person (the sudo rule, deploy/sudoers/corehour.in).
-SUDO = ("sudo", "-n", "-u", "{username}")
+from centre.slurm_cli import AS_PERSON, cluster_argv
 
 
 class ApiRefused(web.HTTPError):
@@ -61,7 +58,9 @@ class PublicApiHandler(APIHandler):
 
     def as_person(self, cluster: str, person: str, argv: list[str]) -> list[str]:
         """``argv`` as the person on ``cluster``, through its transport."""
-        return cluster_argv(self.site.clusters[cluster], argv, username=person, user_prefix=SUDO)
+        return cluster_argv(
+            self.site.clusters[cluster], argv, username=person, user_prefix=AS_PERSON
+        )
 
     def json_body(self, limit: int) -> dict:
         if len(self.request.body) > limit:

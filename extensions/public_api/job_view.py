@@ -7,7 +7,6 @@ hub's shared status board, and sacct only for a job squeue no longer shows.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 
@@ -19,9 +18,9 @@ from centre.slurm_json import (
     slurm_state,
     slurm_text,
 )
+from centre.slurm_output import output_path
 
 NO_TIME = 0xFFFFFFFE  # Slurm's "not set" for a time, past which nothing is a real moment
-_PATTERN = re.compile(r"%(%|[jAxu])")
 
 
 @dataclass(frozen=True)
@@ -55,16 +54,6 @@ class JobView:
 def _moment(value: object) -> int | None:
     number = slurm_number(value)
     return number if number and 0 < number < NO_TIME else None
-
-
-def output_path(pattern: str, workdir: str, job_id: str, name: str, user: str) -> str:
-    """Slurm's output pattern with the job's values (the replacements corehour's scripts and
-    most people's use); a relative one is in the working directory."""
-    values = {"%": "%", "j": job_id, "A": job_id, "x": name, "u": user}
-    path = _PATTERN.sub(lambda m: values[m.group(1)], pattern)
-    if path and not path.startswith("/") and workdir:
-        path = f"{workdir.rstrip('/')}/{path}"
-    return path if path.startswith("/") else ""
 
 
 def from_queue(cluster: str, job: JobInfo, now: int, position: int | None) -> JobView:

@@ -227,7 +227,7 @@ def test_a_backup_restores_balances_statements_and_reconcile_exactly(deployment,
     }
     manifest = (folder / "manifest.json").read_text()
     assert PG_PASSWORD not in manifest
-    assert json.loads(manifest)["databases"]["ledger"]["revision"] == "0006"
+    assert json.loads(manifest)["databases"]["ledger"]["revision"] == "0007"
 
     wipe(deployment)
     assert schema_revision(deployment["ledger"]) is None  # wiped: nothing left to read
