@@ -279,6 +279,7 @@ class Notification(Base):
     is reported; a job's end waits (``state`` "waiting") until its bill is settled."""
 
     __tablename__ = "notification"
+    __table_args__ = (Index("ix_notification_job", "cluster", "job_id"),)
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     dedupe_key: Mapped[str] = mapped_column(String(200), unique=True)

@@ -50,6 +50,7 @@ from extensions.monitoring.page import overview_handlers
 from extensions.notify.token import SLURM_EVENTS_TOKEN_ENV
 from extensions.phone.handlers import phone_handlers
 from extensions.phone.status import Account as PhoneAccount
+from extensions.phone.status import PhoneLedger
 from extensions.public_api.hub_api import public_api_handlers
 from extensions.transfers.hub_api import transfer_handlers
 from roots.hub_facts import HubFacts, exit_with
@@ -158,7 +159,7 @@ def update_handlers(c, site: Site, history: History, ledger: HubLedger | None) -
     c.JupyterHub.extra_handlers = [
         *courses,
         *public_api_handlers(site, ledger.admission if ledger else [], queue),
-        *phone_handlers(site, queue, ledger.phone_accounts if ledger else None),
+        *phone_handlers(site, queue, ledger.phone_ledger if ledger else None),
         *transfer_handlers(site),
         *estimate_handlers(),
         *overview_handlers(site),
@@ -377,14 +378,18 @@ class HubLedger:
     admission: list[AdmissionStep]
     client: LedgerClient
 
-    async def phone_accounts(self, username: str) -> list[PhoneAccount] | None:
-        """The accounts the person may charge, for the phone view; None when the ledger does
-        not answer (the view then shows the jobs without balances)."""
+    async def phone_ledger(self, username: str) -> PhoneLedger | None:
+        """The accounts the person may charge and what they were told lately, for the phone
+        view; None when the ledger does not answer (the view then shows the jobs alone)."""
         try:
             choices = await ledger_calls.call(self.client.accounts_for, username)
+            page = await ledger_calls.call(self.client.page_values, username)
         except (LedgerUnavailable, LookupError):
             return None
-        return [PhoneAccount(a.name, a.display_name, a.available_mc, a.multiplier) for a in choices]
+        accounts = [
+            PhoneAccount(a.name, a.display_name, a.available_mc, a.multiplier) for a in choices
+        ]
+        return PhoneLedger(accounts, page.get("notifications", []))
 
 
 def slurm_events_token(state_dir: str | Path) -> str:

@@ -28,7 +28,7 @@ from tornado import web
 
 from billing_hooks.gate import AccountChoice
 from billing_hooks.ledger import accounts_of, personal_account_name, site_personal_account
-from billing_hooks.models import Account, Enrolment, Notice, now
+from billing_hooks.models import Account, Enrolment, Notice, Notification, now
 from centre.names import ACCOUNT_NAME, UNIX_NAME
 from centre.pricing import format_credits
 from centre.site import Billing
@@ -40,6 +40,8 @@ log = logging.getLogger("corehour.billing")
 MAX_BODY = 1024
 # Notices on the hub's home page: the last few days' undismissed ones.
 NOTICE_DAYS = 3
+# The phone view's list of what happened to the person's jobs.
+NOTIFICATIONS_SHOWN = 10
 NOTICES_SHOWN = 5
 
 
@@ -157,6 +159,24 @@ class LedgerReads:
                     for a, _role in accounts
                 ],
                 "notices": [{"level": n.level, "message": n.message} for n in notices],
+                "notifications": [
+                    {
+                        "event": n.event,
+                        "subject": n.subject,
+                        "cluster": n.cluster,
+                        "job_id": n.job_id,
+                        "created": n.created_at,
+                    }
+                    for n in session.scalars(
+                        select(Notification)
+                        .where(
+                            Notification.username == username,
+                            Notification.state.in_(("pending", "sent", "kept", "failed")),
+                        )
+                        .order_by(Notification.id.desc())
+                        .limit(NOTIFICATIONS_SHOWN)
+                    )
+                ],
             }
 
     def routes(self, token: str) -> list[tuple[str, type[web.RequestHandler], dict]]:

@@ -67,6 +67,8 @@ def job_ended(job: EndedJob) -> Message:
     ending = ENDINGS.get(job.state, job.state.lower())
     event = "job_ended" if job.state == "COMPLETED" else "job_failed"
     subject = f"Job {job.job_id} ({job.name}) on {job.cluster} {ending}"
+    if job.cost is not None:
+        subject += f": {job.cost} {job.currency}"
     lines = [
         f"Your job {job.job_id} ({job.name}) on {job.cluster} {ending}"
         + (f" with exit code {job.exit_code}." if job.exit_code else "."),

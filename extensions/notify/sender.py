@@ -10,26 +10,35 @@ up to :data:`MAX_ATTEMPTS`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import pwd
+import re
 import time
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from billing_hooks.job_bill import job_bill
-from billing_hooks.models import Notification
+from billing_hooks.models import Charge, MeteredJob, Notification
 from centre.pricing import format_credits
 from centre.site import Site
 from centre.slurm_cli import AS_PERSON, accounting_argv, cluster_argv, run_command
 from centre.slurm_json import ENDED_STATES, SlurmOutputError, slurm_jobs, slurm_number
 from centre.slurm_output import output_path
 
+from .keys import job_key
 from .mail import mail
 from .messages import TAIL_LINES, EndedJob, Message, job_ended
 
 log = logging.getLogger("corehour.notify")
 
 BATCH = 20
+# Jobs the meter settled within this long are notified; older ones were before this started.
+RECENT_S = 3600
+# A notebook server's job (spawners/spawner.py names them so).
+SERVER_JOB = re.compile(r"corehour(-[A-Za-z0-9_.-]+)?")
 MAX_ATTEMPTS = 5
 # How long a job's end waits for sacct and for its settled bill before it goes without them.
 WAIT_FOR_ACCOUNTING_S = 600
@@ -44,6 +53,10 @@ class NotificationSender:
         self.usage_url = usage_url
 
     async def run(self) -> None:
+        try:
+            await asyncio.to_thread(self.collect_ended)
+        except Exception:  # the mails already written must still go
+            log.exception("notifications: could not collect the jobs that ended")
         with self.sessions() as session:
             due = session.scalars(
                 select(Notification)
@@ -60,6 +73,55 @@ class NotificationSender:
                     await self._send(notification)
             except Exception:
                 log.exception("notification %s: failed; trying again next cycle", notification.id)
+
+    def collect_ended(self, now: int | None = None) -> int:
+        """A notification for every job of a portal person that the meter settled lately and
+        nobody has reported yet: the person's list shows it, and a batch job's end is mailed
+        (a notebook server's is not: the person stopped it, or was told why)."""
+        now = now or int(time.time())
+        reported = select(Notification.id).where(
+            Notification.cluster == MeteredJob.cluster,
+            Notification.job_id == MeteredJob.job_id,
+            # A job's end is one row: "job_ended", or "job_failed" once written.
+            Notification.event.in_(("job_ended", "job_failed")),
+        )
+        with self.sessions.begin() as session:
+            ended = session.execute(
+                select(MeteredJob.cluster, MeteredJob.job_id, MeteredJob.username)
+                .where(
+                    MeteredJob.finished.is_(True),
+                    MeteredJob.charged_until >= now - RECENT_S,
+                    ~reported.exists(),
+                )
+                .limit(BATCH)
+            ).all()
+            for cluster, job_id, username in ended:
+                name = session.scalar(
+                    select(Charge.job_name)
+                    .where(Charge.cluster == cluster, Charge.job_id == job_id)
+                    .limit(1)
+                )
+                server = bool(SERVER_JOB.fullmatch(name or ""))
+                # One row per job even when it ran twice (a requeue) or Slurm reported it
+                # meanwhile: a duplicate is skipped, not a reason to lose the others.
+                with contextlib.suppress(IntegrityError), session.begin_nested():
+                    session.add(
+                        Notification(
+                            dedupe_key=job_key(cluster, job_id, "job_ended"),
+                            username=username,
+                            event="job_ended",
+                            cluster=cluster,
+                            job_id=job_id,
+                            subject="",
+                            body="",
+                            state="waiting",
+                            attempts=0,
+                            error="",
+                            read=False,
+                            detail={"kind": "server" if server else "batch", "mail": not server},
+                        )
+                    )
+        return len(ended)
 
     async def _write(self, notification: Notification) -> None:
         age = int(time.time()) - notification.created_at
@@ -80,12 +142,16 @@ class NotificationSender:
             "exit_code": None,
         }
         detail = notification.detail or {}
-        path = output_path(
-            detail.get("stdout", ""),
-            detail.get("workdir", ""),
-            notification.job_id,
-            detail.get("name", ""),
-            notification.username,
+        path = (
+            output_path(
+                detail.get("stdout", "%x-%j.out"),
+                detail.get("workdir") or facts.get("workdir") or _home(notification.username),
+                notification.job_id,
+                detail.get("name") or facts.get("name", ""),
+                notification.username,
+            )
+            if detail.get("kind") != "server"
+            else ""
         )
         message = job_ended(
             EndedJob(
@@ -106,19 +172,15 @@ class NotificationSender:
                 usage_url=self.usage_url,
             )
         )
+        # Kept for the person's list; mailed too where wanted (not a notebook server's end).
+        state = "pending" if detail.get("mail", True) else "kept"
+        written = {"subject": message.subject, "body": message.body, "event": message.event}
         with self.sessions.begin() as session:
             row = session.get(Notification, notification.id)
-            row.subject, row.body, row.event, row.state = (
-                message.subject,
-                message.body,
-                message.event,
-                "pending",
-            )
-        notification.subject, notification.body, notification.state = (
-            message.subject,
-            message.body,
-            "pending",
-        )
+            for field, value in {**written, "state": state}.items():
+                setattr(row, field, value)
+        for field, value in {**written, "state": state}.items():
+            setattr(notification, field, value)
 
     async def _accounting(self, notification: Notification) -> dict | None:
         """The job's end as sacct records it, or None while it does not yet."""
@@ -194,11 +256,20 @@ def _facts(job: dict) -> dict | None:
     return {
         "state": state,
         "name": job.get("name") or "",
+        "workdir": job.get("working_directory") or "",
         "elapsed_s": slurm_number(times.get("elapsed")) or 0,
         "cores": cores,
         "cpu_seconds": measured if measured > 0 else None,
         "exit_code": slurm_number((job.get("exit_code") or {}).get("return_code")),
     }
+
+
+def _home(username: str) -> str:
+    """Where corehour's own submissions run and write (public API, Job Composer)."""
+    try:
+        return pwd.getpwnam(username).pw_dir
+    except KeyError:
+        return ""
 
 
 def _seconds(value: object) -> float | None:

@@ -23,6 +23,8 @@ from billing_hooks.models import Membership, Notification
 from centre.names import UNIX_NAME
 from centre.site import Site
 
+from .keys import job_key
+
 MAX_BODY = 4096
 _JOB_ID = re.compile(r"[0-9]{1,12}")
 # Slurm's SLURM_JOB_MAIL_TYPE → corehour's event.  Others (Began, Requeued, Time reached
@@ -82,7 +84,7 @@ class SlurmEventHandler(web.RequestHandler):
             with self.sessions.begin() as session:
                 session.add(
                     Notification(
-                        dedupe_key=f"slurm:{cluster}:{job_id}:{kind}",
+                        dedupe_key=job_key(cluster, job_id, kind),
                         username=user,
                         event=kind,
                         cluster=cluster,
@@ -93,7 +95,7 @@ class SlurmEventHandler(web.RequestHandler):
                         attempts=0,
                         error="",
                         read=False,
-                        detail=detail,
+                        detail={**detail, "mail": True},
                     )
                 )
         except IntegrityError:

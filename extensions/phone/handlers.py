@@ -26,7 +26,7 @@ from centre.pricing import RateBook
 from centre.site import Site
 from centre.slurm_json import JobInfo
 
-from .status import Account, Server, account_rows, job_rows
+from .status import PhoneLedger, Server, account_rows, job_rows
 
 HERE = Path(__file__).parent
 SHELL = HERE / "shell.html"
@@ -37,15 +37,15 @@ STATUS_API_PATH = "api/corehour/phone"
 FRESH_S = 5.0
 
 LiveQueue = Callable[[str, float], Awaitable[dict[str, JobInfo] | None]]
-# username → the accounts they may charge, or None when the ledger does not answer.
-Accounts = Callable[[str], Awaitable[list[Account] | None]]
+# username → their accounts and latest notifications, or None when the ledger does not answer.
+Ledger = Callable[[str], Awaitable[PhoneLedger | None]]
 
 
 def phone_handlers(
-    site: Site, live_queue: LiveQueue, accounts: Accounts | None
+    site: Site, live_queue: LiveQueue, ledger: Ledger | None
 ) -> list[tuple[str, type, dict]]:
     rates = RateBook.from_site(site.billing) if site.billing else None
-    data = {"site": site, "live_queue": live_queue, "accounts": accounts, "rates": rates}
+    data = {"site": site, "live_queue": live_queue, "ledger": ledger, "rates": rates}
     return [
         (r"/m", web.RedirectHandler, {"url": "m/"}),
         (r"/m/", ShellPage, {}),
@@ -128,12 +128,12 @@ class PhoneStatus(APIHandler):
         self,
         site: Site,
         live_queue: LiveQueue,
-        accounts: Accounts | None,
+        ledger: Ledger | None,
         rates: RateBook | None,
     ) -> None:
         self.site = site
         self.live_queue = live_queue
-        self.accounts = accounts
+        self.ledger = ledger
         self.rates = rates
 
     async def get(self) -> None:
@@ -147,10 +147,11 @@ class PhoneStatus(APIHandler):
             raise web.HTTPError(403, refusal)
         now = int(time.time())
         clusters = list(self.site.clusters)
-        answers, accounts = await asyncio.gather(
+        answers, ledger = await asyncio.gather(
             asyncio.gather(*(self.live_queue(name, FRESH_S) for name in clusters)),
-            self.accounts(user.name) if self.accounts else _nothing(),
+            self.ledger(user.name) if self.ledger else _nothing(),
         )
+        accounts = ledger.accounts if ledger else None
         queues = {name: jobs for name, jobs in zip(clusters, answers, strict=True) if jobs}
         problems = [
             f"Slurm on {name} does not answer; its jobs are not shown"
@@ -173,6 +174,7 @@ class PhoneStatus(APIHandler):
                     "currency": self.site.billing.currency if self.site.billing else None,
                     "jobs": jobs,
                     "accounts": account_rows(accounts or (), jobs, now),
+                    "notifications": ledger.notifications if ledger else [],
                     "problems": problems,
                 }
             )

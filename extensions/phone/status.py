@@ -34,6 +34,14 @@ class Account:
     multiplier: Decimal
 
 
+@dataclass(frozen=True)
+class PhoneLedger:
+    """What the ledger tells the phone view: accounts, and the latest notifications."""
+
+    accounts: list[Account]
+    notifications: list[dict]
+
+
 def job_rows(
     person: str,
     queues: Mapping[str, Mapping[str, JobInfo]],

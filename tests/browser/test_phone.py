@@ -51,6 +51,14 @@ def test_the_status_view_shows_costs_cancels_after_confirming_and_works_offline(
     assert submitted.status_code == 201, submitted.text
     job_id = submitted.json()["job_id"]
     wait_until(lambda: queued_on_beta(job_id), 30, "the batch job did not queue")
+    short = portal.request(
+        "POST",
+        "/corehour/jobs/beta",
+        tokens["chtest1"],
+        json={"script": "echo short; sleep 2", "name": "phone-short", "memory_gb": 1},
+    )
+    assert short.status_code == 201, short.text
+    short_id = short.json()["job_id"]
 
     as_phone(browser)
     log_in(browser, portal, "chtest1")
@@ -104,6 +112,19 @@ def test_the_status_view_shows_costs_cancels_after_confirming_and_works_offline(
     wait_until(lambda: not queued_on_beta(job_id), 30, "the confirmed cancel did not reach Slurm")
     # The server is untouched.
     assert portal.server_model("chtest1")["ready"]
+
+    # The short job has ended: the list says so, with what it cost.
+    def ended_with_cost(b):
+        for item in b.find_elements(By.CSS_SELECTOR, "li.ch-notification"):
+            if item.get_attribute("data-job") == f"beta/{short_id}":
+                return item
+        return False
+
+    item = WebDriverWait(browser, 120).until(ended_with_cost)
+    assert f"Job {short_id} (phone-short) on beta finished: " in item.text
+    assert item.text.split(": ", 1)[1].split()[1] == "credits"
+    browser.execute_script("arguments[0].scrollIntoView()", item)
+    shot(browser, "phone-notifications")
 
     # Installed: its service worker controls the page and keeps it.
     WebDriverWait(browser, 30).until(

@@ -27,7 +27,7 @@ JOB = EndedJob(
 def test_a_finished_jobs_mail_names_the_job_its_efficiency_its_cost_and_its_output():
     message = job_ended(JOB)
     assert message.event == "job_ended"
-    assert message.subject == "Job 100042 (fit) on beta finished"
+    assert message.subject == "Job 100042 (fit) on beta finished: 12.345 credits"
     body = message.body
     assert "Ran for:     10 min 00 s on 4 cores" in body
     assert "Efficiency:  25 % of its CPU time used (3.0 cores idle on average)" in body
@@ -44,7 +44,7 @@ def test_a_failed_job_says_how_and_a_cost_not_yet_settled_says_so():
     )
     message = job_ended(failed)
     assert message.event == "job_failed"
-    assert message.subject.endswith("ran out of memory")
+    assert "ran out of memory: 12.345 credits" in message.subject
     assert "with exit code 137." in message.body
     assert "so far (the final bill follows within a minute)" in message.body
 

@@ -35,6 +35,7 @@ def upgrade() -> None:
     )
     op.create_index("ix_notification_username", "notification", ["username"])
     op.create_index("ix_notification_state", "notification", ["state"])
+    op.create_index("ix_notification_job", "notification", ["cluster", "job_id"])
 
 
 def downgrade() -> None:
