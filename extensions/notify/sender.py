@@ -28,7 +28,7 @@ from centre.slurm_cli import AS_PERSON, accounting_argv, cluster_argv, run_comma
 from centre.slurm_json import ENDED_STATES, SlurmOutputError, slurm_jobs, slurm_number
 from centre.slurm_output import output_path
 
-from .keys import job_key
+from .keys import job_end
 from .mail import mail
 from .messages import TAIL_LINES, EndedJob, Message, job_ended
 
@@ -105,21 +105,9 @@ class NotificationSender:
                 # One row per job even when it ran twice (a requeue) or Slurm reported it
                 # meanwhile: a duplicate is skipped, not a reason to lose the others.
                 with contextlib.suppress(IntegrityError), session.begin_nested():
+                    kind = "server" if server else "batch"
                     session.add(
-                        Notification(
-                            dedupe_key=job_key(cluster, job_id, "job_ended"),
-                            username=username,
-                            event="job_ended",
-                            cluster=cluster,
-                            job_id=job_id,
-                            subject="",
-                            body="",
-                            state="waiting",
-                            attempts=0,
-                            error="",
-                            read=False,
-                            detail={"kind": "server" if server else "batch", "mail": not server},
-                        )
+                        job_end(cluster, job_id, username, {"kind": kind, "mail": not server})
                     )
         return len(ended)
 

@@ -19,11 +19,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 from tornado import web
 
-from billing_hooks.models import Membership, Notification
+from billing_hooks.models import Membership
 from centre.names import UNIX_NAME
 from centre.site import Site
 
-from .keys import job_key
+from .keys import job_end
 
 MAX_BODY = 4096
 _JOB_ID = re.compile(r"[0-9]{1,12}")
@@ -82,22 +82,7 @@ class SlurmEventHandler(web.RequestHandler):
     def _store(self, kind: str, cluster: str, job_id: str, user: str, detail: dict) -> bool:
         try:
             with self.sessions.begin() as session:
-                session.add(
-                    Notification(
-                        dedupe_key=job_key(cluster, job_id, kind),
-                        username=user,
-                        event=kind,
-                        cluster=cluster,
-                        job_id=job_id,
-                        subject="",
-                        body="",
-                        state="waiting",
-                        attempts=0,
-                        error="",
-                        read=False,
-                        detail={**detail, "mail": True},
-                    )
-                )
+                session.add(job_end(cluster, job_id, user, {**detail, "mail": True}))
         except IntegrityError:
             return False  # Slurm told us before (END and FAIL both, or a retry)
         return True
