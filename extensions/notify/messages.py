@@ -39,6 +39,7 @@ class EndedJob:
     output_path: str = ""
     output_tail: str = ""
     usage_url: str = ""
+    asked: bool = False  # the job asked for mail itself (sbatch --mail-type)
 
 
 @dataclass(frozen=True)
@@ -98,5 +99,10 @@ def job_ended(job: EndedJob) -> Message:
         lines += [f"Its last {len(tail)} lines:", "", *(f"    {line}" for line in tail)]
     if job.usage_url:
         lines += ["", f"Bills and usage: {job.usage_url}"]
-    lines += ["", "-- ", "corehour: mailed because the job asked for it (sbatch --mail-type)."]
+    why = (
+        "mailed because the job asked for it (sbatch --mail-type)."
+        if job.asked
+        else "mailed when a batch job of yours ends; a notebook server's end is listed on /m."
+    )
+    lines += ["", "-- ", f"corehour: {why}"]
     return Message(event, subject, "\n".join(lines) + "\n")

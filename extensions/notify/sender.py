@@ -40,9 +40,10 @@ RECENT_S = 3600
 # A notebook server's job (spawners/spawner.py names them so).
 SERVER_JOB = re.compile(r"corehour(-[A-Za-z0-9_.-]+)?")
 MAX_ATTEMPTS = 5
-# How long a job's end waits for sacct and for its settled bill before it goes without them.
-WAIT_FOR_ACCOUNTING_S = 600
+# How long a job's end waits for its settled bill, then for sacct's record, before it goes
+# without them.
 WAIT_FOR_BILL_S = 180
+WAIT_FOR_ACCOUNTING_S = 600
 SLURM_TIMEOUT_S = 30.0
 
 
@@ -51,20 +52,20 @@ class NotificationSender:
         self.site = site
         self.sessions = sessions
         self.usage_url = usage_url
+        self._running: asyncio.Task | None = None
+
+    async def kick(self) -> None:
+        """The meter cycle's step: start a round unless one is still going.  The round runs
+        beside the meter, so slow mail servers or Slurm never delay the next charges."""
+        if self._running is None or self._running.done():
+            self._running = asyncio.create_task(self.run())
 
     async def run(self) -> None:
         try:
             await asyncio.to_thread(self.collect_ended)
         except Exception:  # the mails already written must still go
             log.exception("notifications: could not collect the jobs that ended")
-        with self.sessions() as session:
-            due = session.scalars(
-                select(Notification)
-                .where(Notification.state.in_(("waiting", "pending")))
-                .order_by(Notification.id)
-                .limit(BATCH)
-            ).all()
-            session.expunge_all()
+        due = await asyncio.to_thread(self._due)
         for notification in due:
             try:
                 if notification.state == "waiting":
@@ -73,6 +74,17 @@ class NotificationSender:
                     await self._send(notification)
             except Exception:
                 log.exception("notification %s: failed; trying again next cycle", notification.id)
+
+    def _due(self) -> list[Notification]:
+        with self.sessions() as session:
+            due = session.scalars(
+                select(Notification)
+                .where(Notification.state.in_(("waiting", "pending")))
+                .order_by(Notification.id)
+                .limit(BATCH)
+            ).all()
+            session.expunge_all()
+        return list(due)
 
     def collect_ended(self, now: int | None = None) -> int:
         """A notification for every job of a portal person that the meter settled lately and
@@ -107,20 +119,24 @@ class NotificationSender:
                 with contextlib.suppress(IntegrityError), session.begin_nested():
                     kind = "server" if server else "batch"
                     session.add(
-                        job_end(cluster, job_id, username, {"kind": kind, "mail": not server})
+                        job_end(
+                            cluster,
+                            job_id,
+                            username,
+                            {"kind": kind, "mail": not server, "source": "meter"},
+                        )
                     )
         return len(ended)
 
     async def _write(self, notification: Notification) -> None:
+        # The ledger first (a query), Slurm's accounting only once the bill is settled: a
+        # job that is still being charged costs no sacct call per cycle.
         age = int(time.time()) - notification.created_at
+        bill = await asyncio.to_thread(self._bill, notification)
+        if (bill is None or not bill.final) and age < WAIT_FOR_BILL_S:
+            return
         facts = await self._accounting(notification)
         if facts is None and age < WAIT_FOR_ACCOUNTING_S:
-            return
-        with self.sessions() as session:
-            bill = job_bill(
-                session, notification.username, notification.cluster, notification.job_id
-            )
-        if (bill is None or not bill.final) and age < WAIT_FOR_BILL_S:
             return
         facts = facts or {
             "state": "ENDED",
@@ -158,6 +174,7 @@ class NotificationSender:
                 output_path=path,
                 output_tail=await self._tail(notification, path) if path else "",
                 usage_url=self.usage_url,
+                asked=detail.get("source") == "slurm",
             )
         )
         # Kept for the person's list; mailed too where wanted (not a notebook server's end).
@@ -169,6 +186,12 @@ class NotificationSender:
                 setattr(row, field, value)
         for field, value in {**written, "state": state}.items():
             setattr(notification, field, value)
+
+    def _bill(self, notification: Notification):
+        with self.sessions() as session:
+            return job_bill(
+                session, notification.username, notification.cluster, notification.job_id
+            )
 
     async def _accounting(self, notification: Notification) -> dict | None:
         """The job's end as sacct records it, or None while it does not yet."""

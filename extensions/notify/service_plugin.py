@@ -1,5 +1,5 @@
 """Notifications as a plugin of the billing service: the Slurm events' inbox and the sender,
-which runs in every meter cycle, after the meter has settled what ended."""
+which each meter cycle starts beside the meter, after it has settled what ended."""
 
 from __future__ import annotations
 
@@ -26,4 +26,4 @@ class NotifyPlugin:
         # A mail's link must work outside the portal's pages: the portal's own address.
         usage_url = ctx.site.hub.bind_url.rstrip("/") + ctx.usage_url
         sender = NotificationSender(ctx.site, ctx.sessions, usage_url)
-        return PluginParts(pages=[("slurm-events", SlurmEventHandler, inbox)], cycle=[sender.run])
+        return PluginParts(pages=[("slurm-events", SlurmEventHandler, inbox)], cycle=[sender.kick])

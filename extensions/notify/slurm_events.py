@@ -82,7 +82,9 @@ class SlurmEventHandler(web.RequestHandler):
     def _store(self, kind: str, cluster: str, job_id: str, user: str, detail: dict) -> bool:
         try:
             with self.sessions.begin() as session:
-                session.add(job_end(cluster, job_id, user, {**detail, "mail": True}))
+                session.add(
+                    job_end(cluster, job_id, user, {**detail, "mail": True, "source": "slurm"})
+                )
         except IntegrityError:
             return False  # Slurm told us before (END and FAIL both, or a retry)
         return True

@@ -4,21 +4,20 @@ mailbox, as the demo and TEST deliver every notification."""
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import pytest
 
 from extensions.notify.mail import mail
 from extensions.notify.messages import EndedJob, job_ended
 from tests.billing_checks import wait_until
+from tests.mailboxes import SPOOL, mail_about, mails
 
 pytestmark = pytest.mark.integration
 
 
 def test_a_job_ended_mail_reaches_the_persons_mailbox(users):
     person = users[0]
-    box = Path("/var/mail") / person
-    before = box.read_text(errors="replace") if box.exists() else ""
+    before = len(mails(person))
     marker = f"mail-check-{time.time_ns()}"
     job = EndedJob(
         cluster="beta", job_id="100001", name=marker, user=person, state="COMPLETED",
@@ -26,12 +25,12 @@ def test_a_job_ended_mail_reaches_the_persons_mailbox(users):
     )  # fmt: skip
     mail(job_ended(job), f"{person}@localhost", "corehour@localhost")
 
-    def delivered():
-        text = box.read_text(errors="replace") if box.exists() else ""
-        return marker in text[len(before) :] and text[len(before) :]
-
-    arrived = wait_until(delivered, 30, f"no mail for {person} in {box}")
-    assert f"Subject: Job 100001 ({marker}) on beta finished" in arrived
-    assert "Efficiency:  95 % of its CPU time used" in arrived
-    assert "Cost:        0.900 credits" in arrived
-    assert box.stat().st_uid != 0  # the person's own mailbox
+    subject = f"Job 100001 ({marker}) on beta finished: 0.900 credits"
+    arrived = wait_until(
+        lambda: mail_about(person, subject, before), 30, f"no mail for {person} in /var/mail"
+    )
+    assert arrived["To"] == f"{person}@localhost"
+    body = arrived.get_content()
+    assert "Efficiency:  95 % of its CPU time used" in body
+    assert "Cost:        0.900 credits" in body
+    assert (SPOOL / person).stat().st_uid != 0  # the person's own mailbox

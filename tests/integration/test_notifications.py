@@ -4,11 +4,12 @@ the job, its efficiency and the ledger's exact bill, and the person's list shows
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import pytest
 
 from tests.billing_checks import wait_until
+from tests.mailboxes import mail_about, mails
+from tests.mailboxes import subject as mail_subject
 
 pytestmark = pytest.mark.integration
 
@@ -19,15 +20,10 @@ while time.time() - t < 3: pass'
 """
 
 
-def mailbox(person: str) -> str:
-    box = Path("/var/mail") / person
-    return box.read_text(errors="replace") if box.exists() else ""
-
-
 def test_a_batch_jobs_end_is_mailed_and_listed_with_its_exact_cost(portal, tokens):
     token = tokens["chtest2"]
     portal.wait_billing(token)
-    before = len(mailbox("chtest2"))
+    before = len(mails("chtest2"))
     name = f"notified-{time.time_ns() % 10**8}"
     submitted = portal.request(
         "POST",
@@ -38,15 +34,14 @@ def test_a_batch_jobs_end_is_mailed_and_listed_with_its_exact_cost(portal, token
     assert submitted.status_code == 201, submitted.text
     job_id = submitted.json()["job_id"]
 
-    def mailed():
-        text = mailbox("chtest2")[before:]
-        return f"Subject: Job {job_id} ({name}) on beta finished" in text and text
-
-    mail = wait_until(mailed, 180, f"no mail for job {job_id} in /var/mail/chtest2")
-    message = mail[mail.index(f"Subject: Job {job_id}") :]
+    subject = f"Job {job_id} ({name}) on beta finished"
+    mail = wait_until(
+        lambda: mail_about("chtest2", subject, before), 180, f"no mail for job {job_id}"
+    )
+    message = mail.get_content()
     bill = portal.billing("GET", f"api/jobs/beta/{job_id}/bill", token).json()
     assert bill["final"], bill
-    assert f"on beta finished: {bill['amount']} credits" in message.splitlines()[0]
+    assert mail_subject(mail) == f"{subject}: {bill['amount']} credits"
     assert "Ran for:" in message and "on 2 cores" in message
     assert "Efficiency:  " in message and "% of its CPU time used" in message
     assert f"Cost:        {bill['amount']} credits\n" in message
@@ -63,7 +58,7 @@ def test_a_batch_jobs_end_is_mailed_and_listed_with_its_exact_cost(portal, token
 def test_a_notebook_servers_end_is_listed_but_not_mailed(portal, tokens):
     token = tokens["chtest3"]
     portal.wait_billing(token)
-    before = len(mailbox("chtest3"))
+    before = len(mails("chtest3"))
     portal.start_and_wait([("chtest3", "")], tokens, profile="cpu", cluster="alpha")
     job_id = str(portal.server_model("chtest3")["state"]["job_id"])
     portal.stop_server("chtest3")
@@ -75,4 +70,4 @@ def test_a_notebook_servers_end_is_listed_but_not_mailed(portal, tokens):
     (item,) = wait_until(listed, 120, f"the server's job {job_id} was never listed")
     assert item["subject"].startswith(f"Job {job_id} (corehour) on alpha")
     time.sleep(5)  # a mail, had one been sent, would be delivered by now
-    assert f"Job {job_id} (corehour)" not in mailbox("chtest3")[before:]
+    assert mail_about("chtest3", f"Job {job_id} (corehour)", before) is None

@@ -16,6 +16,7 @@ import pytest
 import requests
 
 from tests.billing_checks import sbatch_as, wait_until
+from tests.mailboxes import mail_about, mails
 
 pytestmark = pytest.mark.integration
 
@@ -35,17 +36,12 @@ def mailing_portal(portal):
     portal.unregister_slurm_mail()
 
 
-def mailbox(person: str) -> str:
-    box = Path("/var/mail") / person
-    return box.read_text(errors="replace") if box.exists() else ""
-
-
 def test_a_terminal_jobs_end_mail_names_the_job_its_efficiency_cost_and_output(
     mailing_portal, tokens
 ):
     portal = mailing_portal
     account = portal.wait_billing(tokens["chtest1"])["accounts"][0]["name"]
-    before = len(mailbox("chtest1"))
+    before = len(mails("chtest1"))
     name = f"mailed-{time.time_ns() % 10**8}"
     home = os.path.expanduser("~chtest1")
     job_id = sbatch_as(
@@ -53,12 +49,11 @@ def test_a_terminal_jobs_end_mail_names_the_job_its_efficiency_cost_and_output(
         "-D", home, "-o", f"{home}/%x-%j.out", script=SCRIPT,
     )  # fmt: skip
 
-    def arrived():
-        text = mailbox("chtest1")[before:]
-        return f"Subject: Job {job_id} ({name}) on beta finished" in text and text
-
-    mail = wait_until(arrived, 240, f"no corehour mail for job {job_id} in /var/mail/chtest1")
-    message = mail[mail.index(f"Subject: Job {job_id}") :]
+    subject = f"Job {job_id} ({name}) on beta finished"
+    mail = wait_until(
+        lambda: mail_about("chtest1", subject, before), 240, f"no corehour mail for job {job_id}"
+    )
+    message = mail.get_content()
     assert f"Your job {job_id} ({name}) on beta finished." in message
     assert re.search(r"Efficiency:  \d+ % of its CPU time used", message), message
     bill = portal.billing("GET", f"api/jobs/beta/{job_id}/bill", tokens["chtest1"]).json()

@@ -53,6 +53,7 @@ def test_without_measurements_or_billing_the_mail_says_what_it_knows():
     bare = EndedJob(**{**JOB.__dict__, "cpu_seconds": None, "cost": None, "output_tail": ""})
     body = job_ended(bare).body
     assert "Efficiency:  not measured" in body and "Cost:" not in body
+    assert "mailed when a batch job of yours ends" in body
 
 
 @pytest.mark.parametrize(
