@@ -35,6 +35,8 @@ from .messages import TAIL_LINES, EndedJob, Message, job_ended
 log = logging.getLogger("corehour.notify")
 
 BATCH = 20
+# A round at most this often, whatever the meter's interval.
+ROUND_S = 10.0
 # Jobs the meter settled within this long are notified; older ones were before this started.
 RECENT_S = 3600
 # A notebook server's job (spawners/spawner.py names them so).
@@ -53,12 +55,18 @@ class NotificationSender:
         self.sessions = sessions
         self.usage_url = usage_url
         self._running: asyncio.Task | None = None
+        self._started = -ROUND_S
 
     async def kick(self) -> None:
-        """The meter cycle's step: start a round unless one is still going.  The round runs
-        beside the meter, so slow mail servers or Slurm never delay the next charges."""
-        if self._running is None or self._running.done():
-            self._running = asyncio.create_task(self.run())
+        """The meter cycle's step: start a round unless one is still going or one started
+        less than ROUND_S ago.  The round runs beside the meter, so slow mail servers or
+        Slurm never delay the next charges."""
+        if self._running is not None and not self._running.done():
+            return
+        if time.monotonic() - self._started < ROUND_S:
+            return
+        self._started = time.monotonic()
+        self._running = asyncio.create_task(self.run())
 
     async def run(self) -> None:
         try:
@@ -97,7 +105,8 @@ class NotificationSender:
             # A job's end is one row: "job_ended", or "job_failed" once written.
             Notification.event.in_(("job_ended", "job_failed")),
         )
-        with self.sessions.begin() as session:
+        # Read first, then write briefly: the meter writes the same database.
+        with self.sessions() as session:
             ended = session.execute(
                 select(MeteredJob.cluster, MeteredJob.job_id, MeteredJob.username)
                 .where(
@@ -107,17 +116,27 @@ class NotificationSender:
                 )
                 .limit(BATCH)
             ).all()
-            for cluster, job_id, username in ended:
-                name = session.scalar(
+            names = {
+                (cluster, job_id): session.scalar(
                     select(Charge.job_name)
-                    .where(Charge.cluster == cluster, Charge.job_id == job_id)
+                    .where(
+                        Charge.username == username,  # its index, not the whole table
+                        Charge.cluster == cluster,
+                        Charge.job_id == job_id,
+                    )
                     .limit(1)
                 )
-                server = bool(SERVER_JOB.fullmatch(name or ""))
+                for cluster, job_id, username in ended
+            }
+        if not ended:
+            return 0
+        with self.sessions.begin() as session:
+            for cluster, job_id, username in ended:
+                server = bool(SERVER_JOB.fullmatch(names[(cluster, job_id)] or ""))
+                kind = "server" if server else "batch"
                 # One row per job even when it ran twice (a requeue) or Slurm reported it
                 # meanwhile: a duplicate is skipped, not a reason to lose the others.
                 with contextlib.suppress(IntegrityError), session.begin_nested():
-                    kind = "server" if server else "batch"
                     session.add(
                         job_end(
                             cluster,

@@ -9,7 +9,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ready
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
-from tests.billing_checks import expected_mc, sacct_job, wait_finished
+from tests.billing_checks import expected_mc, sacct_job, wait_finished, wait_until
 from tests.browser.helpers import log_in, shot
 
 pytestmark = pytest.mark.browser
@@ -70,6 +70,15 @@ def test_my_usage_shows_a_running_cost_rising_and_statements_that_match_sacct(
         [(user, "")], tokens, profile="cpu", cluster="alpha", cores=1, memory_gb=1
     )
     job_id = str(portal.server_model(user)["state"]["job_id"])
+    # The page lists the jobs the meter is charging: a server a second old may not be yet.
+    wait_until(
+        lambda: any(
+            j["job_id"] == job_id
+            for j in portal.billing("GET", "api/jobs/running", token).json()["jobs"]
+        ),
+        30,
+        f"the meter never charged job {job_id}",
+    )
 
     log_in(browser, portal, user)
     browser.get(f"{portal.url}/services/billing/usage")
