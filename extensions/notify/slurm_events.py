@@ -65,11 +65,10 @@ class SlurmEventHandler(web.RequestHandler):
             # Another portal on the same clusters, or someone who never used this one.
             self._answer(202, {"stored": False, "why": "not a person of this portal"})
             return
-        kind = ENDS.get(event.get("mail_type"))
-        if kind is None:
+        if event.get("mail_type") not in ENDS:
             self._answer(202, {"stored": False, "why": "corehour mails a job's end only, for now"})
             return
-        stored = self._store(kind, cluster, job_id, user, _detail(event))
+        stored = self._store(cluster, job_id, user, _detail(event))
         self._answer(201 if stored else 200, {"stored": stored})
 
     def _knows(self, user: str) -> bool:
@@ -79,7 +78,7 @@ class SlurmEventHandler(web.RequestHandler):
                 is not None
             )
 
-    def _store(self, kind: str, cluster: str, job_id: str, user: str, detail: dict) -> bool:
+    def _store(self, cluster: str, job_id: str, user: str, detail: dict) -> bool:
         try:
             with self.sessions.begin() as session:
                 session.add(

@@ -10,6 +10,7 @@ JupyterHub's own, after the person confirms.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import json
 import time
@@ -64,20 +65,23 @@ def _version(*paths: Path) -> str:
     return digest.hexdigest()[:12]
 
 
+@functools.cache
+def _shell(base: str) -> str:
+    """The page as sent: read and versioned once per process, not per phone."""
+    return (
+        SHELL.read_text().replace("{{base}}", base).replace("{{version}}", _version(SHELL, WORKER))
+    )
+
+
 class ShellPage(BaseHandler):
     """The same bytes for everyone (the service worker caches it): who is signed in, and
     their data, come from the status API."""
 
     @web.authenticated
     def get(self) -> None:
-        base = self.hub.base_url
         # Sets the _xsrf cookie the page's cancel and stop requests send back.
         self.xsrf_token  # noqa: B018
-        html = (
-            SHELL.read_text()
-            .replace("{{base}}", base)
-            .replace("{{version}}", _version(SHELL, WORKER))
-        )
+        html = _shell(self.hub.base_url)
         self.set_header("Content-Type", "text/html; charset=utf-8")
         self.set_header("Cache-Control", "no-cache")
         self.finish(html)
